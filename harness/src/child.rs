@@ -1,0 +1,299 @@
+//! What runs inside the sandbox: the supervisor, the PID namespace's init, and the test.
+//!
+//! ```text
+//! fork server ── fork ──> supervisor: unshare, id maps, mounts, lo, hostname, offsets
+//!                           │  (subreaper; waits, kills leftovers, writes the exit frame)
+//!                           ├─ fork ──> test process                        (without pid)
+//!                           └─ fork ──> init, PID 1 ── fork ──> test, PID 2 (with pid)
+//! ```
+//!
+//! All three are forks of the single-threaded fork server and spawn no threads before
+//! the test process starts the test's own thread, so they may allocate and print freely.
+
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Mutex;
+
+use nix::errno::Errno;
+use nix::sys::prctl;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{ForkResult, Pid, getpid, getppid};
+
+use crate::error::{Error, Result};
+use crate::protocol::{EXIT_FRAME_LEN, ExitFrame, Report};
+use crate::registry::Test;
+use crate::sandbox::{self, pid};
+use crate::sys;
+
+/// The runner's ends of one test's pipes, as the fork server received them.
+pub(crate) struct Channels {
+    /// Where the test process (or a failing setup) writes its [`Report`].
+    pub report: OwnedFd,
+    /// Where the supervisor writes the [`ExitFrame`].
+    pub exit: OwnedFd,
+    /// The test's stdout and stderr; `None` with `--nocapture`.
+    pub output: Option<OwnedFd>,
+}
+
+/// The supervisor: builds the sandbox, starts the test, and reports how it ended once
+/// every process of the test is gone. Never returns.
+pub(crate) fn supervise(test: &'static Test, channels: Channels) -> ! {
+    let Channels {
+        report,
+        exit,
+        output,
+    } = channels;
+    let test_child = match prepare_supervisor(test).and_then(|()| fork_test_side(test)) {
+        Ok(TestSide::Child(private_frame)) => {
+            drop(exit);
+            match test.plan.pid {
+                true => run_init(test, report, output, private_frame),
+                false => run_test(test, report, output),
+            }
+        }
+        Ok(TestSide::Parent(child, frame_from_init)) => {
+            drop(report);
+            drop(output);
+            (child, frame_from_init)
+        }
+        Err(error) => {
+            send_report(&report, &setup_failed(&error));
+            sys::exit_now(0);
+        }
+    };
+    let (child, frame_from_init) = test_child;
+    let end = pid::reap_until(child);
+    let frame = match frame_from_init {
+        // With a PID namespace, init knows how the test (PID 2) ended; the supervisor only
+        // knows how init ended, which is the fallback when init died without a word.
+        Some(reader) => read_frame(&reader).or(end.map(|test| ExitFrame { test, leaked: 0 })),
+        None => end.map(|test| ExitFrame {
+            test,
+            leaked: pid::kill_and_reap_leftovers(kill_children),
+        }),
+    };
+    // With a PID namespace the kernel has killed the rest when init exited; they may have
+    // been re-parented to this subreaper, so reap until nothing is left either way.
+    pid::kill_and_reap_leftovers(kill_children);
+    if let Some(frame) = frame {
+        let _ = write_all(&exit, &frame.encode());
+    }
+    sys::exit_now(0)
+}
+
+/// The supervisor's own setup before any namespace exists.
+fn prepare_supervisor(test: &'static Test) -> Result<()> {
+    let sys_error = |call| move |source| Error::Sys { call, source };
+    // The fork server ignores SIGCHLD to auto-reap supervisors; waitpid here needs the
+    // default back, or it would fail with ECHILD (sigaction(2)).
+    sys::set_sigchld_ignored(false).map_err(sys_error("sigaction(SIGCHLD, SIG_DFL)"))?;
+    die_with_parent()?;
+    // As a subreaper, orphans of the test (daemons, double forks) are re-parented here
+    // instead of to the host's init, so they can be found and killed (prctl(2)).
+    prctl::set_child_subreaper(true).map_err(sys_error("prctl(PR_SET_CHILD_SUBREAPER, 1)"))?;
+    sandbox::enter(&test.plan)
+}
+
+/// Sets `PR_SET_PDEATHSIG` to SIGKILL, then checks that the parent did not die before it
+/// took effect (prctl(2): the signal is sent when the parent *thread* exits, and not at
+/// all if it was already gone).
+fn die_with_parent() -> Result<()> {
+    let parent = getppid();
+    prctl::set_pdeathsig(Signal::SIGKILL).map_err(|source| Error::Sys {
+        call: "prctl(PR_SET_PDEATHSIG, SIGKILL)",
+        source,
+    })?;
+    if getppid() != parent {
+        sys::exit_now(1);
+    }
+    Ok(())
+}
+
+enum TestSide {
+    /// In the forked child; with a PID namespace, the pipe for init's exit frame.
+    Child(Option<OwnedFd>),
+    /// In the supervisor: the child's pid and, with a PID namespace, init's frame pipe.
+    Parent(Pid, Option<OwnedFd>),
+}
+
+fn fork_test_side(test: &'static Test) -> Result<TestSide> {
+    let frame_pipe = if test.plan.pid {
+        let (read, write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|source| Error::Sys {
+                call: "pipe2(O_CLOEXEC)",
+                source,
+            })?;
+        Some((read, write))
+    } else {
+        None
+    };
+    let what = if test.plan.pid {
+        "PID namespace init"
+    } else {
+        "test process"
+    };
+    match sys::fork().map_err(|source| Error::Fork { what, source })? {
+        ForkResult::Child => Ok(TestSide::Child(frame_pipe.map(|(_, write)| write))),
+        ForkResult::Parent { child } => {
+            Ok(TestSide::Parent(child, frame_pipe.map(|(read, _)| read)))
+        }
+    }
+}
+
+/// PID 1 of the test's PID namespace: mounts a fresh /proc (with `mount`), forks the test
+/// as PID 2, reaps, kills the rest when the test ends, and tells the supervisor.
+fn run_init(
+    test: &'static Test,
+    report: OwnedFd,
+    output: Option<OwnedFd>,
+    frame: Option<OwnedFd>,
+) -> ! {
+    let frame = frame.expect("init is only forked with a frame pipe");
+    let started = (|| {
+        die_with_parent()?;
+        if test.plan.mount {
+            sandbox::mount::mount_fresh_proc()?;
+        }
+        sys::fork().map_err(|source| Error::Fork {
+            what: "test process",
+            source,
+        })
+    })();
+    let test_pid = match started {
+        Ok(ForkResult::Child) => {
+            drop(frame);
+            run_test(test, report, output)
+        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(error) => {
+            send_report(&report, &setup_failed(&error));
+            sys::exit_now(0);
+        }
+    };
+    drop(report);
+    drop(output);
+    if let Some(end) = pid::reap_until(test_pid) {
+        let leaked = pid::kill_and_reap_leftovers(pid::kill_namespace);
+        let _ = write_all(&frame, &ExitFrame { test: end, leaked }.encode());
+    }
+    sys::exit_now(0)
+}
+
+/// Where the panic hook leaves the location of the last panic, for the report.
+static PANIC_LOCATION: Mutex<Option<String>> = Mutex::new(None);
+
+/// The test process: runs the test function on a thread named after the test (as libtest
+/// does, so panic messages read `thread 'name' panicked at ...`) and reports the result.
+fn run_test(test: &'static Test, report: OwnedFd, output: Option<OwnedFd>) -> ! {
+    let setup = (|| {
+        die_with_parent()?;
+        if let Some(output) = output {
+            let dup_error = |call| move |source| Error::Sys { call, source };
+            nix::unistd::dup2_stdout(output.as_fd()).map_err(dup_error("dup2(output, 1)"))?;
+            nix::unistd::dup2_stderr(output.as_fd()).map_err(dup_error("dup2(output, 2)"))?;
+        }
+        Ok(())
+    })();
+    if let Err(error) = setup {
+        send_report(&report, &setup_failed(&error));
+        sys::exit_now(0);
+    }
+
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(location) = info.location() {
+            *PANIC_LOCATION.lock().unwrap_or_else(|e| e.into_inner()) = Some(location.to_string());
+        }
+        default_hook(info);
+    }));
+
+    let body = test.run;
+    let outcome = std::thread::Builder::new()
+        .name(test.name())
+        .spawn(body)
+        .map(|handle| handle.join());
+    let result = match outcome {
+        Ok(Ok(Ok(()))) => Report::Passed,
+        Ok(Ok(Err(debug))) => {
+            // What libtest's `Termination` impl for `Result` prints.
+            eprintln!("Error: {debug}");
+            Report::ReturnedErr { debug }
+        }
+        Ok(Err(payload)) => Report::Panicked {
+            message: panic_message(payload.as_ref()),
+            location: PANIC_LOCATION
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        },
+        Err(error) => setup_failed(&Error::Sys {
+            call: "spawning the test thread",
+            source: Errno::from_raw(error.raw_os_error().unwrap_or(0)),
+        }),
+    };
+    let _ = std::io::stdout().flush();
+    send_report(&report, &result);
+    sys::exit_now(0)
+}
+
+/// The text of a panic payload, as libtest shows it.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    }
+}
+
+fn setup_failed(error: &Error) -> Report {
+    Report::SetupFailed {
+        step: error.step(),
+        errno: error.errno(),
+        detail: error.to_string(),
+    }
+}
+
+/// Writes the report; if the runner is gone there is no one left to tell.
+fn send_report(fd: &OwnedFd, report: &Report) {
+    let _ = write_all(fd, &report.encode());
+}
+
+fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> nix::Result<()> {
+    while !bytes.is_empty() {
+        match nix::unistd::write(fd, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn read_frame(fd: &OwnedFd) -> Option<ExitFrame> {
+    let mut buf = [0u8; EXIT_FRAME_LEN];
+    let mut filled = 0;
+    while filled < buf.len() {
+        match nix::unistd::read(fd, &mut buf[filled..]) {
+            Ok(0) => return None,
+            Ok(n) => filled += n,
+            Err(Errno::EINTR) => {}
+            Err(_) => return None,
+        }
+    }
+    ExitFrame::decode(&buf).ok()
+}
+
+/// Without a PID namespace: SIGKILL to every child of this subreaper, as listed in
+/// `/proc/self/task/<tid>/children` (proc_pid_task(5); the supervisor has one thread).
+fn kill_children() {
+    let me = getpid();
+    let path = format!("/proc/self/task/{me}/children");
+    let Ok(list) = std::fs::read_to_string(path) else {
+        return;
+    };
+    for pid in list.split_whitespace().filter_map(|p| p.parse().ok()) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}

@@ -1,0 +1,165 @@
+//! The one error type of the harness: one variant per failing operation, each naming the
+//! call with its arguments and carrying the errno.
+
+use nix::errno::Errno;
+
+use crate::protocol::Step;
+
+/// Formats an errno as `Operation not permitted (EPERM)`.
+pub(crate) fn describe(errno: Errno) -> String {
+    format!("{} ({errno:?})", errno.desc())
+}
+
+/// A system call of the harness that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `unshare(2)` of the namespace set.
+    #[error("unshare({flags}): {}", describe(*.source))]
+    Unshare {
+        /// The flags, as `CLONE_NEWUSER|CLONE_NEWNET`.
+        flags: String,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// Writing one of the files under `/proc/self` that configure a namespace.
+    #[error("write {path} ({content:?}): {}", describe(*.source))]
+    WriteProcFile {
+        /// Which step this write is.
+        step: Step,
+        /// The file.
+        path: &'static str,
+        /// What was written.
+        content: String,
+        /// The errno of `open(2)` or `write(2)`.
+        #[source]
+        source: Errno,
+    },
+    /// `mount(2)`.
+    #[error("mount({source_name:?}, {target:?}, {fstype:?}, {flags}, {data:?}): {}", describe(*.source))]
+    Mount {
+        /// Which step this mount is.
+        step: Step,
+        /// The source argument.
+        source_name: &'static str,
+        /// The mount point.
+        target: &'static str,
+        /// The filesystem type, empty for a propagation change.
+        fstype: &'static str,
+        /// The flags, as `MS_REC|MS_PRIVATE`.
+        flags: &'static str,
+        /// The data argument.
+        data: &'static str,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// Bringing `lo` up.
+    #[error("ioctl({call}, \"lo\", IFF_UP): {}", describe(*.source))]
+    BringLoopbackUp {
+        /// `socket`, `SIOCGIFFLAGS` or `SIOCSIFFLAGS`.
+        call: &'static str,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// `sethostname(2)`.
+    #[error("sethostname({name:?}): {}", describe(*.source))]
+    SetHostname {
+        /// The requested name.
+        name: &'static str,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// `fork(2)`.
+    #[error("fork() of the {what}: {}", describe(*.source))]
+    Fork {
+        /// Which process was being created.
+        what: &'static str,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// Any other call on the way (prctl, pipe2, dup2, socketpair, sendmsg, sigaction).
+    #[error("{call}: {}", describe(*.source))]
+    Sys {
+        /// The call with its arguments.
+        call: &'static str,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// The process had threads where the design requires it to have none.
+    #[error(
+        "the test binary's main() already has {threads} threads before nstest::main!() runs; \
+         nstest must fork its sandbox server while the process is single-threaded (is a \
+         static initializer or another main wrapper starting threads?)"
+    )]
+    Multithreaded {
+        /// How many threads were found.
+        threads: usize,
+    },
+}
+
+impl Error {
+    /// The setup step this error belongs to, for the report to the runner.
+    pub(crate) fn step(&self) -> Step {
+        match self {
+            Error::Unshare { .. } => Step::Unshare,
+            Error::WriteProcFile { step, .. } | Error::Mount { step, .. } => *step,
+            Error::BringLoopbackUp { .. } => Step::BringLoopbackUp,
+            Error::SetHostname { .. } => Step::SetHostname,
+            Error::Fork { .. } => Step::Fork,
+            Error::Sys { .. } | Error::Multithreaded { .. } => Step::Other,
+        }
+    }
+
+    /// The errno of the failing call, 0 where there is none.
+    pub(crate) fn errno(&self) -> i32 {
+        match self {
+            Error::Unshare { source, .. }
+            | Error::WriteProcFile { source, .. }
+            | Error::Mount { source, .. }
+            | Error::BringLoopbackUp { source, .. }
+            | Error::SetHostname { source, .. }
+            | Error::Fork { source, .. }
+            | Error::Sys { source, .. } => *source as i32,
+            Error::Multithreaded { .. } => 0,
+        }
+    }
+}
+
+/// Shorthand for results of the harness.
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_call_its_arguments_and_the_errno() {
+        let err = Error::Unshare {
+            flags: "CLONE_NEWUSER|CLONE_NEWNET".into(),
+            source: Errno::EPERM,
+        };
+        assert_eq!(
+            err.to_string(),
+            "unshare(CLONE_NEWUSER|CLONE_NEWNET): Operation not permitted (EPERM)"
+        );
+        assert_eq!(err.step(), Step::Unshare);
+        assert_eq!(err.errno(), libc::EPERM);
+
+        let err = Error::WriteProcFile {
+            step: Step::WriteUidMap,
+            path: "/proc/self/uid_map",
+            content: "0 1000 1\n".into(),
+            source: Errno::EPERM,
+        };
+        assert_eq!(
+            err.to_string(),
+            "write /proc/self/uid_map (\"0 1000 1\\n\"): Operation not permitted (EPERM)"
+        );
+        assert_eq!(err.step(), Step::WriteUidMap);
+    }
+}

@@ -1,0 +1,260 @@
+//! A test's outcome, classified from what the sandbox reported and how its process ended.
+//! Not an error type: a failing test is a normal result of a run.
+
+use nix::sys::signal::Signal;
+
+use crate::protocol::{ExitFrame, ProtocolError, Report, Step, Termination};
+use crate::registry::ShouldPanic;
+
+/// How one test ended, as the runner prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// It passed (or panicked as `#[should_panic]` required).
+    Passed,
+    /// It ran and failed: a panic, an `Err`, or a `#[should_panic]` that was not met.
+    /// `note` is what to add below the test's output.
+    Failed { note: Option<String> },
+    /// Its process was killed by a signal before reporting.
+    Crashed { signal: i32, core_dumped: bool },
+    /// Its process exited before reporting.
+    ExitedWithoutReport { code: i32 },
+    /// Its process reported success but did not then exit cleanly.
+    DiedAfterReport { end: Termination },
+    /// The sandbox could not be built.
+    SetupFailed {
+        step: Step,
+        errno: i32,
+        detail: String,
+    },
+    /// The report was unreadable.
+    BadReport {
+        error: ProtocolError,
+        end: Option<Termination>,
+    },
+    /// Neither a report nor an exit frame arrived: the supervisor itself died.
+    Vanished,
+}
+
+/// Decides the outcome from the decoded report (if any bytes came), the exit frame (if a
+/// valid one came) and the test's `#[should_panic]`.
+pub(crate) fn classify(
+    report: Option<Result<Report, ProtocolError>>,
+    exit: Option<ExitFrame>,
+    should_panic: ShouldPanic,
+) -> Outcome {
+    let end = exit.map(|frame| frame.test);
+    match report {
+        Some(Err(error)) => Outcome::BadReport { error, end },
+        Some(Ok(Report::SetupFailed {
+            step,
+            errno,
+            detail,
+        })) => Outcome::SetupFailed {
+            step,
+            errno,
+            detail,
+        },
+        Some(Ok(Report::Passed)) => match end {
+            Some(Termination::Exited(0)) => match should_panic {
+                ShouldPanic::No => Outcome::Passed,
+                ShouldPanic::Yes | ShouldPanic::WithMessage(_) => Outcome::Failed {
+                    note: Some("note: test did not panic as expected".into()),
+                },
+            },
+            Some(end) => Outcome::DiedAfterReport { end },
+            None => Outcome::Vanished,
+        },
+        Some(Ok(Report::Panicked { message, location })) => match should_panic {
+            ShouldPanic::Yes => Outcome::Passed,
+            ShouldPanic::WithMessage(expected) if message.contains(expected) => Outcome::Passed,
+            ShouldPanic::WithMessage(expected) => Outcome::Failed {
+                note: Some(format!(
+                    "note: panic did not contain expected string\n      panic message: {message:?}\n expected substring: {expected:?}"
+                )),
+            },
+            // The panic hook printed message and location into the captured output;
+            // this repeats them for output that did not reach the pipe (--nocapture, or a
+            // custom panic hook that printed nothing).
+            ShouldPanic::No => Outcome::Failed {
+                note: Some(match location {
+                    Some(location) => format!("panicked at {location}:\n{message}"),
+                    None => format!("panicked:\n{message}"),
+                }),
+            },
+        },
+        Some(Ok(Report::ReturnedErr { debug })) => Outcome::Failed {
+            note: Some(format!("Error: {debug}")),
+        },
+        None => match end {
+            Some(Termination::Signaled {
+                signal,
+                core_dumped,
+            }) => Outcome::Crashed {
+                signal,
+                core_dumped,
+            },
+            Some(Termination::Exited(code)) => Outcome::ExitedWithoutReport { code },
+            None => Outcome::Vanished,
+        },
+    }
+}
+
+/// `SIGSEGV (signal 11)`, or `signal 99` for a number the platform does not name.
+pub(crate) fn signal_name(signal: i32) -> String {
+    match Signal::try_from(signal) {
+        Ok(sig) => format!("{} (signal {signal})", sig.as_str()),
+        Err(_) => format!("signal {signal}"),
+    }
+}
+
+/// `exited with status 3` / `was killed by SIGKILL (signal 9)`.
+pub(crate) fn describe_end(end: Termination) -> String {
+    match end {
+        Termination::Exited(code) => format!("exited with status {code}"),
+        Termination::Signaled {
+            signal,
+            core_dumped,
+        } => format!(
+            "was killed by {}{}",
+            signal_name(signal),
+            if core_dumped { ", core dumped" } else { "" }
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exited(code: i32) -> Option<ExitFrame> {
+        Some(ExitFrame {
+            test: Termination::Exited(code),
+            leaked: 0,
+        })
+    }
+
+    fn panicked(message: &str) -> Option<Result<Report, ProtocolError>> {
+        Some(Ok(Report::Panicked {
+            message: message.into(),
+            location: Some("src/a.rs:1:2".into()),
+        }))
+    }
+
+    #[test]
+    fn a_report_of_success_needs_a_clean_exit() {
+        let passed = Some(Ok(Report::Passed));
+        assert_eq!(
+            classify(passed.clone(), exited(0), ShouldPanic::No),
+            Outcome::Passed
+        );
+        assert_eq!(
+            classify(passed.clone(), exited(3), ShouldPanic::No),
+            Outcome::DiedAfterReport {
+                end: Termination::Exited(3)
+            }
+        );
+        assert_eq!(classify(passed, None, ShouldPanic::No), Outcome::Vanished);
+    }
+
+    #[test]
+    fn should_panic_follows_libtest() {
+        assert_eq!(
+            classify(panicked("boom"), exited(0), ShouldPanic::Yes),
+            Outcome::Passed
+        );
+        assert_eq!(
+            classify(
+                panicked("a boom!"),
+                exited(0),
+                ShouldPanic::WithMessage("boom")
+            ),
+            Outcome::Passed
+        );
+        let Outcome::Failed { note: Some(note) } = classify(
+            panicked("bang"),
+            exited(0),
+            ShouldPanic::WithMessage("boom"),
+        ) else {
+            panic!("a panic without the expected text must fail");
+        };
+        assert!(
+            note.contains("panic did not contain expected string"),
+            "{note}"
+        );
+        assert!(
+            note.contains("\"bang\"") && note.contains("\"boom\""),
+            "{note}"
+        );
+        assert_eq!(
+            classify(Some(Ok(Report::Passed)), exited(0), ShouldPanic::Yes),
+            Outcome::Failed {
+                note: Some("note: test did not panic as expected".into())
+            }
+        );
+    }
+
+    #[test]
+    fn a_silent_death_is_classified_from_the_wait_status() {
+        let crash = Some(ExitFrame {
+            test: Termination::Signaled {
+                signal: 11,
+                core_dumped: false,
+            },
+            leaked: 0,
+        });
+        assert_eq!(
+            classify(None, crash, ShouldPanic::No),
+            Outcome::Crashed {
+                signal: 11,
+                core_dumped: false
+            }
+        );
+        // A crash is never what #[should_panic] asks for.
+        assert!(matches!(
+            classify(None, crash, ShouldPanic::Yes),
+            Outcome::Crashed { .. }
+        ));
+        assert_eq!(
+            classify(None, exited(0), ShouldPanic::No),
+            Outcome::ExitedWithoutReport { code: 0 }
+        );
+        assert_eq!(classify(None, None, ShouldPanic::No), Outcome::Vanished);
+    }
+
+    #[test]
+    fn garbage_and_setup_failures_are_failures() {
+        assert!(matches!(
+            classify(
+                Some(Err(ProtocolError::BadMagic)),
+                exited(0),
+                ShouldPanic::No
+            ),
+            Outcome::BadReport { .. }
+        ));
+        assert!(matches!(
+            classify(
+                Some(Ok(Report::SetupFailed {
+                    step: Step::Unshare,
+                    errno: 1,
+                    detail: "x".into()
+                })),
+                None,
+                ShouldPanic::Yes
+            ),
+            Outcome::SetupFailed { .. }
+        ));
+    }
+
+    #[test]
+    fn signals_are_named() {
+        assert_eq!(signal_name(11), "SIGSEGV (signal 11)");
+        assert_eq!(signal_name(99), "signal 99");
+        assert_eq!(
+            describe_end(Termination::Signaled {
+                signal: 6,
+                core_dumped: true
+            }),
+            "was killed by SIGABRT (signal 6), core dumped"
+        );
+    }
+}

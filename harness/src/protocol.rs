@@ -1,0 +1,531 @@
+//! The messages that travel from a sandbox back to the runner.
+//!
+//! Two pipes per test, each with one writer the runner trusts to a different degree:
+//!
+//! - the **report pipe** carries one [`Report`] written by the test process (or by the
+//!   supervisor when setup fails): `b"NST"`, a version byte, a little-endian `u32` payload
+//!   length, then the payload. The length is bounded by [`MAX_REPORT_LEN`]; the runner
+//!   reads at most that much and rejects anything malformed, truncated or trailing.
+//! - the **exit pipe** carries one fixed-size [`ExitFrame`] written by the supervisor after
+//!   every process of the test is gone: how the test process ended and how many leftover
+//!   processes had to be killed.
+//!
+//! Neither needs a parser crate: both are a handful of fixed fields, and hand-written
+//! decoding lets every malformed input be rejected with a precise reason.
+
+use std::fmt;
+
+/// Identifies a report: "NST".
+const REPORT_MAGIC: &[u8; 3] = b"NST";
+/// Bumped whenever the encoding of [`Report`] changes.
+pub const VERSION: u8 = 1;
+/// Upper bound on a report's payload. Strings are cut to fit when encoding.
+pub const MAX_REPORT_LEN: usize = 64 * 1024;
+/// Header: magic, version, payload length.
+pub const REPORT_HEADER_LEN: usize = 3 + 1 + 4;
+
+/// Identifies an exit frame: "NSX" plus the version.
+const EXIT_MAGIC: &[u8; 3] = b"NSX";
+/// Exact size of an encoded [`ExitFrame`].
+pub const EXIT_FRAME_LEN: usize = 16;
+
+/// The sandbox setup step that failed, so the runner can diagnose the cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Step {
+    /// `unshare(2)` of the namespace set.
+    Unshare = 1,
+    /// Writing `/proc/self/uid_map`.
+    WriteUidMap = 2,
+    /// Writing `deny` to `/proc/self/setgroups`.
+    DenySetgroups = 3,
+    /// Writing `/proc/self/gid_map`.
+    WriteGidMap = 4,
+    /// Making `/` recursively private.
+    MakeMountsPrivate = 5,
+    /// Mounting the tmpfs on `/tmp`.
+    MountTmp = 6,
+    /// Mounting a fresh `/proc` inside the PID namespace.
+    MountProc = 7,
+    /// Bringing `lo` up.
+    BringLoopbackUp = 8,
+    /// `sethostname(2)`.
+    SetHostname = 9,
+    /// Writing `/proc/self/timens_offsets`.
+    WriteTimeOffsets = 10,
+    /// `fork(2)` inside the sandbox.
+    Fork = 11,
+    /// Any other step (prctl, pipe, dup2, spawning the test thread).
+    Other = 12,
+}
+
+impl Step {
+    fn from_u8(byte: u8) -> Option<Step> {
+        use Step::*;
+        [
+            Unshare,
+            WriteUidMap,
+            DenySetgroups,
+            WriteGidMap,
+            MakeMountsPrivate,
+            MountTmp,
+            MountProc,
+            BringLoopbackUp,
+            SetHostname,
+            WriteTimeOffsets,
+            Fork,
+            Other,
+        ]
+        .into_iter()
+        .find(|step| *step as u8 == byte)
+    }
+}
+
+/// What the sandbox says about a test that ran (or could not start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// The test function returned `()` or `Ok(())`.
+    Passed,
+    /// The test function panicked.
+    Panicked {
+        /// The payload as text, or a note that it was not a string.
+        message: String,
+        /// `file:line:column` of the panic, when the panic hook saw one.
+        location: Option<String>,
+    },
+    /// The test function returned `Err(e)`; this is `format!("{e:?}")`.
+    ReturnedErr {
+        /// The `Debug` text of the error.
+        debug: String,
+    },
+    /// Building the sandbox failed before the test function ran.
+    SetupFailed {
+        /// Which step failed.
+        step: Step,
+        /// The errno of the failing call (0 when there is none).
+        errno: i32,
+        /// The failing call with its arguments and the error, as the user should read it.
+        detail: String,
+    },
+}
+
+/// Why bytes from the report pipe were rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtocolError {
+    /// Fewer bytes than the header or the announced length.
+    Truncated { got: usize, wanted: usize },
+    /// The first bytes are not the magic.
+    BadMagic,
+    /// A version this runner does not speak.
+    UnsupportedVersion(u8),
+    /// The announced length exceeds [`MAX_REPORT_LEN`].
+    TooLong(usize),
+    /// Bytes after the end of the message.
+    TrailingBytes(usize),
+    /// An unknown message or step tag.
+    UnknownTag(u8),
+    /// A string field that is not UTF-8.
+    NotUtf8,
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated { got, wanted } => {
+                write!(f, "truncated report: {got} bytes, expected {wanted}")
+            }
+            Self::BadMagic => write!(f, "report does not start with the nstest magic"),
+            Self::UnsupportedVersion(v) => {
+                write!(f, "report version {v}, this runner speaks {VERSION}")
+            }
+            Self::TooLong(n) => {
+                write!(
+                    f,
+                    "report of {n} bytes exceeds the {MAX_REPORT_LEN}-byte limit"
+                )
+            }
+            Self::TrailingBytes(n) => write!(f, "{n} unexpected bytes after the report"),
+            Self::UnknownTag(t) => write!(f, "unknown tag {t} in report"),
+            Self::NotUtf8 => write!(f, "report text is not UTF-8"),
+        }
+    }
+}
+
+const TAG_PASSED: u8 = 1;
+const TAG_PANICKED: u8 = 2;
+const TAG_RETURNED_ERR: u8 = 3;
+const TAG_SETUP_FAILED: u8 = 4;
+
+impl Report {
+    /// Encodes the report with its header. Strings are shortened (at a character
+    /// boundary) so the payload never exceeds [`MAX_REPORT_LEN`].
+    pub fn encode(&self) -> Vec<u8> {
+        // Each string gets an equal share of the budget; the fixed fields are tiny.
+        let budget = MAX_REPORT_LEN / 2 - 16;
+        let mut payload = Vec::new();
+        match self {
+            Report::Passed => payload.push(TAG_PASSED),
+            Report::Panicked { message, location } => {
+                payload.push(TAG_PANICKED);
+                put_str(&mut payload, message, budget);
+                match location {
+                    Some(location) => {
+                        payload.push(1);
+                        put_str(&mut payload, location, budget);
+                    }
+                    None => payload.push(0),
+                }
+            }
+            Report::ReturnedErr { debug } => {
+                payload.push(TAG_RETURNED_ERR);
+                put_str(&mut payload, debug, budget);
+            }
+            Report::SetupFailed {
+                step,
+                errno,
+                detail,
+            } => {
+                payload.push(TAG_SETUP_FAILED);
+                payload.push(*step as u8);
+                payload.extend_from_slice(&errno.to_le_bytes());
+                put_str(&mut payload, detail, budget);
+            }
+        }
+        let mut out = Vec::with_capacity(REPORT_HEADER_LEN + payload.len());
+        out.extend_from_slice(REPORT_MAGIC);
+        out.push(VERSION);
+        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    /// Decodes exactly one report from `bytes`, which must hold nothing else.
+    ///
+    /// # Errors
+    ///
+    /// A [`ProtocolError`] naming what is wrong with the bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Report, ProtocolError> {
+        if bytes.len() < REPORT_HEADER_LEN {
+            return Err(ProtocolError::Truncated {
+                got: bytes.len(),
+                wanted: REPORT_HEADER_LEN,
+            });
+        }
+        if &bytes[..3] != REPORT_MAGIC {
+            return Err(ProtocolError::BadMagic);
+        }
+        if bytes[3] != VERSION {
+            return Err(ProtocolError::UnsupportedVersion(bytes[3]));
+        }
+        let len = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes")) as usize;
+        if len > MAX_REPORT_LEN {
+            return Err(ProtocolError::TooLong(len));
+        }
+        let body = &bytes[REPORT_HEADER_LEN..];
+        if body.len() < len {
+            return Err(ProtocolError::Truncated {
+                got: bytes.len(),
+                wanted: REPORT_HEADER_LEN + len,
+            });
+        }
+        if body.len() > len {
+            return Err(ProtocolError::TrailingBytes(body.len() - len));
+        }
+        let mut reader = Reader { bytes: body };
+        let report = match reader.u8()? {
+            TAG_PASSED => Report::Passed,
+            TAG_PANICKED => {
+                let message = reader.string()?;
+                let location = match reader.u8()? {
+                    0 => None,
+                    1 => Some(reader.string()?),
+                    other => return Err(ProtocolError::UnknownTag(other)),
+                };
+                Report::Panicked { message, location }
+            }
+            TAG_RETURNED_ERR => Report::ReturnedErr {
+                debug: reader.string()?,
+            },
+            TAG_SETUP_FAILED => {
+                let tag = reader.u8()?;
+                let step = Step::from_u8(tag).ok_or(ProtocolError::UnknownTag(tag))?;
+                let errno = i32::from_le_bytes(reader.array()?);
+                let detail = reader.string()?;
+                Report::SetupFailed {
+                    step,
+                    errno,
+                    detail,
+                }
+            }
+            other => return Err(ProtocolError::UnknownTag(other)),
+        };
+        if !reader.bytes.is_empty() {
+            return Err(ProtocolError::TrailingBytes(reader.bytes.len()));
+        }
+        Ok(report)
+    }
+}
+
+/// Appends `s` as a `u32` length and bytes, cut at a character boundary to `max` bytes.
+fn put_str(out: &mut Vec<u8>, s: &str, max: usize) {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.extend_from_slice(&(end as u32).to_le_bytes());
+    out.extend_from_slice(&s.as_bytes()[..end]);
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], ProtocolError> {
+        if self.bytes.len() < n {
+            return Err(ProtocolError::Truncated {
+                got: self.bytes.len(),
+                wanted: n,
+            });
+        }
+        let (head, tail) = self.bytes.split_at(n);
+        self.bytes = tail;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, ProtocolError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], ProtocolError> {
+        Ok(self.take(N)?.try_into().expect("take returned N bytes"))
+    }
+
+    fn string(&mut self) -> Result<String, ProtocolError> {
+        let len = u32::from_le_bytes(self.array()?) as usize;
+        let bytes = self.take(len)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| ProtocolError::NotUtf8)
+    }
+}
+
+/// How a process ended, as `waitpid(2)` told its parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Termination {
+    /// `exit(code)` or a return from `main`.
+    Exited(i32),
+    /// Killed by a signal.
+    Signaled {
+        /// The signal number.
+        signal: i32,
+        /// Whether the kernel wrote a core dump.
+        core_dumped: bool,
+    },
+}
+
+/// The supervisor's last word: how the test process ended and what was cleaned up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitFrame {
+    /// How the test process (not its init or supervisor) ended.
+    pub test: Termination,
+    /// Processes still alive after the test process ended, killed by the supervisor or by
+    /// the kernel when the PID namespace's init exited.
+    pub leaked: u32,
+}
+
+impl ExitFrame {
+    /// Encodes the frame into its fixed 16 bytes.
+    pub fn encode(&self) -> [u8; EXIT_FRAME_LEN] {
+        let (kind, core, value) = match self.test {
+            Termination::Exited(code) => (0u8, 0u8, code),
+            Termination::Signaled {
+                signal,
+                core_dumped,
+            } => (1, u8::from(core_dumped), signal),
+        };
+        let mut out = [0u8; EXIT_FRAME_LEN];
+        out[..3].copy_from_slice(EXIT_MAGIC);
+        out[3] = VERSION;
+        out[4] = kind;
+        out[5] = core;
+        out[8..12].copy_from_slice(&value.to_le_bytes());
+        out[12..16].copy_from_slice(&self.leaked.to_le_bytes());
+        out
+    }
+
+    /// Decodes a frame; `bytes` must be exactly [`EXIT_FRAME_LEN`] long.
+    ///
+    /// # Errors
+    ///
+    /// A [`ProtocolError`] naming what is wrong with the bytes.
+    pub fn decode(bytes: &[u8]) -> Result<ExitFrame, ProtocolError> {
+        if bytes.len() < EXIT_FRAME_LEN {
+            return Err(ProtocolError::Truncated {
+                got: bytes.len(),
+                wanted: EXIT_FRAME_LEN,
+            });
+        }
+        if bytes.len() > EXIT_FRAME_LEN {
+            return Err(ProtocolError::TrailingBytes(bytes.len() - EXIT_FRAME_LEN));
+        }
+        if &bytes[..3] != EXIT_MAGIC {
+            return Err(ProtocolError::BadMagic);
+        }
+        if bytes[3] != VERSION {
+            return Err(ProtocolError::UnsupportedVersion(bytes[3]));
+        }
+        let value = i32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        let test = match bytes[4] {
+            0 => Termination::Exited(value),
+            1 => Termination::Signaled {
+                signal: value,
+                core_dumped: bytes[5] != 0,
+            },
+            other => return Err(ProtocolError::UnknownTag(other)),
+        };
+        let leaked = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes"));
+        Ok(ExitFrame { test, leaked })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_reports() -> Vec<Report> {
+        vec![
+            Report::Passed,
+            Report::Panicked {
+                message: "boom ünïcode".into(),
+                location: Some("src/lib.rs:3:5".into()),
+            },
+            Report::Panicked {
+                message: String::new(),
+                location: None,
+            },
+            Report::ReturnedErr {
+                debug: "Custom { kind: Other }".into(),
+            },
+            Report::SetupFailed {
+                step: Step::WriteUidMap,
+                errno: 1,
+                detail: "write /proc/self/uid_map".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn every_report_round_trips() {
+        for report in all_reports() {
+            assert_eq!(Report::decode(&report.encode()), Ok(report));
+        }
+    }
+
+    #[test]
+    fn every_step_round_trips_through_its_byte() {
+        for byte in 0..=255u8 {
+            if let Some(step) = Step::from_u8(byte) {
+                assert_eq!(step as u8, byte);
+            }
+        }
+        assert_eq!(Step::from_u8(Step::Other as u8), Some(Step::Other));
+        assert_eq!(Step::from_u8(0), None);
+    }
+
+    #[test]
+    fn oversized_strings_are_cut_at_a_char_boundary_and_stay_under_the_bound() {
+        let message = "é".repeat(MAX_REPORT_LEN);
+        let encoded = Report::Panicked {
+            message,
+            location: None,
+        }
+        .encode();
+        assert!(encoded.len() <= REPORT_HEADER_LEN + MAX_REPORT_LEN);
+        match Report::decode(&encoded) {
+            Ok(Report::Panicked { message, .. }) => {
+                assert!(!message.is_empty());
+                assert!(message.chars().all(|c| c == 'é'));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_prefix_of_a_report_is_rejected_as_truncated() {
+        let encoded = all_reports()[1].encode();
+        for cut in 0..encoded.len() {
+            assert!(
+                matches!(
+                    Report::decode(&encoded[..cut]),
+                    Err(ProtocolError::Truncated { .. })
+                ),
+                "prefix of {cut} bytes accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_is_rejected_with_a_reason() {
+        assert_eq!(
+            Report::decode(b"XYZ\x01\0\0\0\0"),
+            Err(ProtocolError::BadMagic)
+        );
+        assert_eq!(
+            Report::decode(b"NST\x09\0\0\0\0"),
+            Err(ProtocolError::UnsupportedVersion(9))
+        );
+        assert_eq!(
+            Report::decode(b"NST\x01\xff\xff\xff\x7f"),
+            Err(ProtocolError::TooLong(0x7fff_ffff))
+        );
+        assert_eq!(
+            Report::decode(b"NST\x01\x01\0\0\0\x63"),
+            Err(ProtocolError::UnknownTag(0x63))
+        );
+        let mut trailing = Report::Passed.encode();
+        trailing.push(0);
+        assert_eq!(
+            Report::decode(&trailing),
+            Err(ProtocolError::TrailingBytes(1))
+        );
+        // A payload whose inner string runs past the announced length.
+        assert!(matches!(
+            Report::decode(b"NST\x01\x05\0\0\0\x03\xff\0\0\0"),
+            Err(ProtocolError::Truncated { .. })
+        ));
+        assert_eq!(
+            Report::decode(b"NST\x01\x06\0\0\0\x03\x02\0\0\0\xff"),
+            Err(ProtocolError::Truncated { got: 1, wanted: 2 })
+        );
+        assert_eq!(
+            Report::decode(b"NST\x01\x07\0\0\0\x03\x02\0\0\0\xff\xfe"),
+            Err(ProtocolError::NotUtf8)
+        );
+    }
+
+    #[test]
+    fn exit_frames_round_trip_and_reject_garbage() {
+        for test in [
+            Termination::Exited(0),
+            Termination::Exited(-1),
+            Termination::Signaled {
+                signal: 11,
+                core_dumped: true,
+            },
+        ] {
+            let frame = ExitFrame { test, leaked: 7 };
+            assert_eq!(ExitFrame::decode(&frame.encode()), Ok(frame));
+        }
+        let good = ExitFrame {
+            test: Termination::Exited(0),
+            leaked: 0,
+        }
+        .encode();
+        assert!(ExitFrame::decode(&good[..15]).is_err());
+        let mut bad = good;
+        bad[0] = b'X';
+        assert_eq!(ExitFrame::decode(&bad), Err(ProtocolError::BadMagic));
+        let mut bad = good;
+        bad[4] = 9;
+        assert_eq!(ExitFrame::decode(&bad), Err(ProtocolError::UnknownTag(9)));
+    }
+}

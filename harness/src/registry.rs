@@ -1,0 +1,108 @@
+//! The registration type that `#[ns_test]` submits to `inventory`, one per test.
+
+use std::fmt::Debug;
+
+use crate::sandbox::Plan;
+
+/// One test, as the macro registers it. Built by generated code only.
+#[derive(Debug)]
+pub struct Test {
+    /// `module_path!()` where the test was written; its first segment is the crate.
+    pub module_path: &'static str,
+    /// The function's name.
+    pub fn_name: &'static str,
+    /// The wrapper that calls the function and turns its return value into a result.
+    pub run: fn() -> Result<(), String>,
+    /// The namespaces and settings the test asked for.
+    pub plan: Plan,
+    /// `#[ignore]`: run only with `--ignored` or `--include-ignored`.
+    pub ignore: bool,
+    /// `#[should_panic]`.
+    pub should_panic: ShouldPanic,
+}
+
+/// What `#[should_panic]` asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShouldPanic {
+    /// No `#[should_panic]`.
+    No,
+    /// `#[should_panic]`: any panic passes.
+    Yes,
+    /// `#[should_panic(expected = "...")]`: the panic message must contain this.
+    WithMessage(&'static str),
+}
+
+inventory::collect!(Test);
+
+impl Test {
+    /// The name libtest would give the test: its module path without the crate, then the
+    /// function (`tests::binds_port_80`, or `binds_port_80` at the crate root).
+    pub fn name(&self) -> String {
+        match self.module_path.split_once("::") {
+            Some((_crate, rest)) => format!("{rest}::{}", self.fn_name),
+            None => self.fn_name.to_owned(),
+        }
+    }
+}
+
+/// Every registered test, sorted by name as libtest lists them.
+pub(crate) fn all_tests() -> Vec<&'static Test> {
+    let mut tests: Vec<&'static Test> = inventory::iter::<Test>.into_iter().collect();
+    tests.sort_by_cached_key(|test| test.name());
+    tests
+}
+
+/// The return types a test function may have: `()` and `Result<(), E: Debug>`, as with
+/// `#[test]`. The generated wrapper calls this on the function's return value.
+pub trait TestReturn {
+    /// `Err` carries the `Debug` text of the error.
+    ///
+    /// # Errors
+    ///
+    /// When the test returned `Err(e)`: `format!("{e:?}")`.
+    fn into_test_result(self) -> Result<(), String>;
+}
+
+impl TestReturn for () {
+    fn into_test_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: Debug> TestReturn for Result<(), E> {
+    fn into_test_result(self) -> Result<(), String> {
+        self.map_err(|e| format!("{e:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_at(module_path: &'static str) -> Test {
+        Test {
+            module_path,
+            fn_name: "binds",
+            run: || Ok(()),
+            plan: Plan::hermetic(),
+            ignore: false,
+            should_panic: ShouldPanic::No,
+        }
+    }
+
+    #[test]
+    fn names_drop_the_crate_like_libtest() {
+        assert_eq!(test_at("service").name(), "binds");
+        assert_eq!(test_at("service::http::v1").name(), "http::v1::binds");
+    }
+
+    #[test]
+    fn results_carry_the_debug_text_of_the_error() {
+        assert_eq!(().into_test_result(), Ok(()));
+        assert_eq!(Ok::<(), &str>(()).into_test_result(), Ok(()));
+        assert_eq!(
+            Err::<(), _>("no \"route\"").into_test_result(),
+            Err("\"no \\\"route\\\"\"".to_owned())
+        );
+    }
+}

@@ -1,0 +1,319 @@
+//! The libtest-mimic glue: registered tests become trials; each trial asks the fork server
+//! for a sandbox, collects what comes back, classifies it and prints it as libtest would.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::OnceLock;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::capture::{Captured, KEEP_EACH};
+use crate::diagnosis::{self, HostFacts};
+use crate::error::{Error, Result};
+use crate::forkserver::{ForkServer, Request};
+use crate::outcome::{self, Outcome};
+use crate::protocol::{EXIT_FRAME_LEN, ExitFrame, MAX_REPORT_LEN, REPORT_HEADER_LEN, Report};
+use crate::registry::{self, ShouldPanic, Test};
+use crate::sandbox::Plan;
+
+/// The fork server, shared by all trial threads.
+static SERVER: OnceLock<ForkServer> = OnceLock::new();
+/// The diagnosis the host probe printed before the run, if the probe failed.
+static PROBE_DIAGNOSIS: OnceLock<String> = OnceLock::new();
+
+/// Runs every registered test and exits like libtest: 0 if all passed, 101 otherwise.
+pub fn run_main() -> ! {
+    let args = Arguments::from_args();
+    let tests = registry::all_tests();
+    let capture = !args.nocapture;
+    let trials: Vec<Trial> = tests
+        .iter()
+        .enumerate()
+        .map(|(index, &test)| {
+            Trial::test(test.name(), move || run_trial(index as u32, test, capture))
+                .with_ignored_flag(test.ignore)
+        })
+        .collect();
+
+    if !args.list {
+        // Everything the selected tests need, tried once before the first test, so a host
+        // that blocks namespaces is diagnosed once rather than in every test.
+        let selected = tests
+            .iter()
+            .zip(&trials)
+            .filter(|(_, trial)| !args.is_filtered_out(trial) && !args.is_ignored(trial))
+            .map(|(test, _)| &test.plan);
+        let probe: &'static Test = Box::leak(Box::new(Test {
+            module_path: "nstest",
+            fn_name: "host_probe",
+            run: || Ok(()),
+            plan: Plan::union(selected),
+            ignore: false,
+            should_panic: ShouldPanic::No,
+        }));
+        let probe_index = tests.len() as u32;
+        let mut served = tests.clone();
+        served.push(probe);
+        match ForkServer::start(served) {
+            Ok(server) => {
+                SERVER.set(server).expect("the fork server is started once");
+            }
+            Err(error) => {
+                eprintln!("nstest: cannot start: {error}");
+                std::process::exit(101);
+            }
+        }
+        probe_host(probe_index, probe);
+    }
+    libtest_mimic::run(&args, trials).exit()
+}
+
+/// Builds the probe's sandbox once; on failure prints the diagnosis to stderr.
+fn probe_host(index: u32, probe: &'static Test) {
+    if let Ok((
+        Outcome::SetupFailed {
+            step,
+            errno,
+            detail,
+        },
+        _,
+    )) = run_sandboxed(index, probe, true)
+    {
+        let text = diagnosis::diagnose(step, errno, &HostFacts::read()).render(&detail);
+        eprintln!("{text}\n");
+        let _ = PROBE_DIAGNOSIS.set(text);
+    }
+}
+
+/// One trial: the test in its sandbox, rendered for libtest-mimic.
+fn run_trial(index: u32, test: &'static Test, capture: bool) -> Result<(), Failed> {
+    let (outcome, output) = run_sandboxed(index, test, capture)
+        .map_err(|error| Failed::from(format!("nstest: {error}")))?;
+    match render_failure(&outcome, output) {
+        None => Ok(()),
+        Some(message) => Err(message.into()),
+    }
+}
+
+/// The failure text libtest would print under `---- name stdout ----`: the captured
+/// output, then what nstest knows about the end. `None` when the test passed.
+fn render_failure(outcome: &Outcome, output: String) -> Option<String> {
+    let note = match outcome {
+        Outcome::Passed => return None,
+        Outcome::Failed { note } => match note {
+            // Skip the note where the output already says it (the default panic hook
+            // printed the location and message; `Error:` was printed by the test process).
+            Some(note) if output.contains(note.lines().next().unwrap_or(note)) => None,
+            Some(note) if note.starts_with("panicked at") => {
+                let first = note.lines().next().unwrap_or(note);
+                (!output.contains(&first["panicked at ".len()..])).then(|| note.clone())
+            }
+            other => other.clone(),
+        },
+        Outcome::Crashed {
+            signal,
+            core_dumped,
+        } => Some(format!(
+            "nstest: the test process was killed by {}{} before reporting a result",
+            outcome::signal_name(*signal),
+            if *core_dumped { ", core dumped" } else { "" }
+        )),
+        Outcome::ExitedWithoutReport { code } => Some(format!(
+            "nstest: the test process exited with status {code} without reporting a result"
+        )),
+        Outcome::DiedAfterReport { end } => Some(format!(
+            "nstest: the test process reported success, then {}",
+            outcome::describe_end(*end)
+        )),
+        Outcome::SetupFailed {
+            step,
+            errno,
+            detail,
+        } => Some(match PROBE_DIAGNOSIS.get() {
+            Some(probe) if probe.contains(detail.as_str()) => format!(
+                "nstest: cannot build the test sandbox: {detail}\n  (cause and fix: see \
+                     the diagnosis printed before the tests ran)"
+            ),
+            _ => diagnosis::diagnose(*step, *errno, &HostFacts::read()).render(detail),
+        }),
+        Outcome::BadReport { error, end } => Some(format!(
+            "nstest: the test process sent an invalid result ({error}); it {}",
+            end.map_or("did not report how it ended".into(), outcome::describe_end)
+        )),
+        Outcome::Vanished => Some(
+            "nstest: the sandbox ended without reporting a result or how the test process \
+             ended (was its supervisor killed?)"
+                .into(),
+        ),
+    };
+    let mut message = output;
+    if let Some(note) = note {
+        if !message.is_empty() && !message.ends_with('\n') {
+            message.push('\n');
+        }
+        message.push_str(&note);
+    }
+    Some(message.trim_end_matches('\n').to_owned())
+}
+
+/// Starts `test` through the fork server and waits until every process of it is gone.
+fn run_sandboxed(index: u32, test: &'static Test, capture: bool) -> Result<(Outcome, String)> {
+    let server = SERVER.get().expect("run_main starts the fork server first");
+    let (report_read, report_write) = pipe()?;
+    let (exit_read, exit_write) = pipe()?;
+    let output = if capture { Some(pipe()?) } else { None };
+    server.spawn(&Request {
+        index,
+        report: &report_write,
+        exit: &exit_write,
+        output: output.as_ref().map(|(_, write)| write),
+    })?;
+    // Only the sandbox may hold write ends now, so EOF on all three means it is gone.
+    drop((report_write, exit_write));
+    let output_read = output.map(|(read, _)| read);
+    let collected = collect(&report_read, &exit_read, output_read.as_ref())?;
+
+    let report = (!collected.report.is_empty()).then(|| Report::decode(&collected.report));
+    let exit = ExitFrame::decode(&collected.exit).ok();
+    let outcome = outcome::classify(report, exit, test.should_panic);
+    let mut text = collected.output.into_text();
+    if let Some(frame) = exit.filter(|f| f.leaked > 0 && outcome != Outcome::Passed) {
+        text.push_str(&format!(
+            "nstest: killed {} process(es) the test left running\n",
+            frame.leaked
+        ));
+    }
+    Ok((outcome, text))
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|source| Error::Sys {
+        call: "pipe2(O_CLOEXEC)",
+        source,
+    })
+}
+
+/// What came back from one sandbox.
+struct Collected {
+    report: Vec<u8>,
+    exit: Vec<u8>,
+    output: Captured,
+}
+
+/// Reads all three pipes until each reaches EOF. Report and exit frame are read up to one
+/// byte past their bound (so an oversized message is rejected by the decoder, not
+/// truncated into a valid one); anything beyond is drained and discarded so a test that
+/// floods the pipe cannot block itself or grow the runner.
+fn collect(report: &OwnedFd, exit: &OwnedFd, output: Option<&OwnedFd>) -> Result<Collected> {
+    let mut collected = Collected {
+        report: Vec::new(),
+        exit: Vec::new(),
+        output: Captured::new(KEEP_EACH),
+    };
+    let mut open = [true, true, output.is_some()];
+    let mut buf = vec![0u8; 64 * 1024];
+    while open.iter().any(|&o| o) {
+        let fds: [Option<&OwnedFd>; 3] = [Some(report), Some(exit), output];
+        let watched: Vec<(usize, &OwnedFd)> = fds
+            .iter()
+            .enumerate()
+            .filter_map(|(i, fd)| fd.filter(|_| open[i]).map(|fd| (i, fd)))
+            .collect();
+        let mut pollfds: Vec<PollFd> = watched
+            .iter()
+            .map(|(_, fd)| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+            .collect();
+        match poll(&mut pollfds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(source) => {
+                return Err(Error::Sys {
+                    call: "poll(test pipes)",
+                    source,
+                });
+            }
+        }
+        let ready: Vec<usize> = watched
+            .iter()
+            .zip(&pollfds)
+            .filter(|(_, pfd)| pfd.revents().is_some_and(|r| !r.is_empty()))
+            .map(|((i, _), _)| *i)
+            .collect();
+        drop(pollfds);
+        for i in ready {
+            let fd = fds[i].expect("open implies present");
+            match nix::unistd::read(fd.as_fd(), &mut buf) {
+                Ok(0) => open[i] = false,
+                Ok(n) => {
+                    let chunk = &buf[..n];
+                    match i {
+                        0 => keep_up_to(
+                            &mut collected.report,
+                            chunk,
+                            REPORT_HEADER_LEN + MAX_REPORT_LEN + 1,
+                        ),
+                        1 => keep_up_to(&mut collected.exit, chunk, EXIT_FRAME_LEN + 1),
+                        _ => collected.output.push(chunk),
+                    }
+                }
+                Err(Errno::EINTR | Errno::EAGAIN) => {}
+                Err(source) => {
+                    return Err(Error::Sys {
+                        call: "read(test pipe)",
+                        source,
+                    });
+                }
+            }
+        }
+    }
+    Ok(collected)
+}
+
+fn keep_up_to(into: &mut Vec<u8>, chunk: &[u8], limit: usize) {
+    let room = limit.saturating_sub(into.len());
+    into.extend_from_slice(&chunk[..room.min(chunk.len())]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_note_is_not_repeated_when_the_hook_printed_it() {
+        let outcome = Outcome::Failed {
+            note: Some("panicked at src/a.rs:1:2:\nboom".into()),
+        };
+        let printed =
+            "thread 'a' panicked at src/a.rs:1:2:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(
+            render_failure(&outcome, printed.into()).as_deref(),
+            Some(printed.trim_end())
+        );
+        // A custom hook that printed nothing: the note carries location and message.
+        assert_eq!(
+            render_failure(&outcome, "log line\n".into()).as_deref(),
+            Some("log line\npanicked at src/a.rs:1:2:\nboom")
+        );
+    }
+
+    #[test]
+    fn silent_deaths_say_how_the_process_ended() {
+        let crashed = Outcome::Crashed {
+            signal: 11,
+            core_dumped: false,
+        };
+        assert_eq!(
+            render_failure(&crashed, String::new()).as_deref(),
+            Some(
+                "nstest: the test process was killed by SIGSEGV (signal 11) before reporting a result"
+            )
+        );
+        let exited = Outcome::ExitedWithoutReport { code: 3 };
+        assert!(render_failure(&exited, "x".into()).unwrap().ends_with(
+            "x\nnstest: the test process exited with status 3 without reporting a result"
+        ));
+        assert_eq!(render_failure(&Outcome::Passed, "x".into()), None);
+    }
+}

@@ -1,0 +1,25 @@
+//! The runner on platforms without Linux namespaces: lists tests, and fails each one that
+//! runs with a message saying why, instead of running it without isolation.
+
+use libtest_mimic::{Arguments, Trial};
+
+use crate::registry;
+
+/// Runs (that is, refuses) every registered test and exits like libtest.
+pub fn run_main() -> ! {
+    let args = Arguments::from_args();
+    let trials = registry::all_tests()
+        .into_iter()
+        .map(|test| {
+            Trial::test(test.name(), || {
+                Err(
+                    "nstest needs Linux namespaces; this platform has none, so the test \
+                     was not run"
+                        .into(),
+                )
+            })
+            .with_ignored_flag(test.ignore)
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit()
+}

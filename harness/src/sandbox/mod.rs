@@ -1,0 +1,137 @@
+//! Building the namespaces of one test, one module per kind.
+//!
+//! [`enter`] runs in the test's supervisor process, a fresh fork of the (single-threaded)
+//! fork server, and moves it into new namespaces in the order user_namespaces(7) and
+//! time_namespaces(7) require: one `unshare(2)` of the whole set (the kernel creates the
+//! user namespace first and gives the caller full capabilities over the others), the id
+//! maps, then each kind's configuration. The PID and time namespaces only apply to children
+//! (pid_namespaces(7), time_namespaces(7)), so `child` forks after this.
+
+#[cfg(target_os = "linux")]
+pub(crate) mod mount;
+#[cfg(target_os = "linux")]
+pub(crate) mod net;
+#[cfg(target_os = "linux")]
+pub(crate) mod pid;
+pub mod plan;
+#[cfg(target_os = "linux")]
+pub(crate) mod time;
+#[cfg(target_os = "linux")]
+pub(crate) mod user;
+#[cfg(target_os = "linux")]
+pub(crate) mod uts;
+
+pub use plan::{Plan, TimeOffsets};
+
+#[cfg(target_os = "linux")]
+use nix::sched::CloneFlags;
+#[cfg(target_os = "linux")]
+use nix::unistd::{getegid, geteuid};
+
+#[cfg(target_os = "linux")]
+use crate::error::{Error, Result};
+
+/// `CLONE_NEWTIME`, missing from nix's `CloneFlags` (nix issue 2574).
+#[cfg(target_os = "linux")]
+const CLONE_NEWTIME: CloneFlags = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+
+/// The `unshare(2)` flags for `plan`; a user namespace is always part of it.
+#[cfg(target_os = "linux")]
+pub(crate) fn clone_flags(plan: &Plan) -> CloneFlags {
+    let mut flags = CloneFlags::CLONE_NEWUSER;
+    for (wanted, flag) in [
+        (plan.mount, CloneFlags::CLONE_NEWNS),
+        (plan.net, CloneFlags::CLONE_NEWNET),
+        (plan.uts(), CloneFlags::CLONE_NEWUTS),
+        (plan.ipc, CloneFlags::CLONE_NEWIPC),
+        (plan.pid, CloneFlags::CLONE_NEWPID),
+        (plan.time.is_some(), CLONE_NEWTIME),
+    ] {
+        if wanted {
+            flags |= flag;
+        }
+    }
+    flags
+}
+
+/// `CLONE_NEWUSER|CLONE_NEWNET`, as a person would write the flags.
+#[cfg(target_os = "linux")]
+pub(crate) fn flag_names(flags: CloneFlags) -> String {
+    [
+        (CloneFlags::CLONE_NEWUSER, "CLONE_NEWUSER"),
+        (CloneFlags::CLONE_NEWNS, "CLONE_NEWNS"),
+        (CloneFlags::CLONE_NEWNET, "CLONE_NEWNET"),
+        (CloneFlags::CLONE_NEWUTS, "CLONE_NEWUTS"),
+        (CloneFlags::CLONE_NEWIPC, "CLONE_NEWIPC"),
+        (CloneFlags::CLONE_NEWPID, "CLONE_NEWPID"),
+        (CLONE_NEWTIME, "CLONE_NEWTIME"),
+    ]
+    .into_iter()
+    .filter(|(flag, _)| flags.contains(*flag))
+    .map(|(_, name)| name)
+    .collect::<Vec<_>>()
+    .join("|")
+}
+
+/// Moves the calling process into the namespaces of `plan` and configures them. PID and
+/// time namespaces take effect for the children it forks next.
+///
+/// # Errors
+///
+/// The first failing call, by name, arguments and errno.
+#[cfg(target_os = "linux")]
+pub(crate) fn enter(plan: &Plan) -> Result<()> {
+    // The ids must be read before unshare: afterwards, until the maps are written, the
+    // kernel reports the overflow id 65534 (user_namespaces(7), "Defining user and group ID
+    // mappings").
+    let (uid, gid) = (geteuid(), getegid());
+    let flags = clone_flags(plan);
+    nix::sched::unshare(flags).map_err(|source| Error::Unshare {
+        flags: flag_names(flags),
+        source,
+    })?;
+    user::write_id_maps(uid, gid)?;
+    if plan.mount {
+        mount::make_mounts_private()?;
+        mount::mount_fresh_tmp()?;
+    }
+    if plan.net {
+        net::bring_loopback_up()?;
+    }
+    if let Some(name) = plan.hostname {
+        uts::set_hostname(name)?;
+    }
+    if let Some(offsets) = plan.time {
+        time::apply_time_offsets(offsets)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[cfg(target_os = "linux")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_follow_the_plan_and_always_include_a_user_namespace() {
+        let user_only = Plan::user_only();
+        assert_eq!(flag_names(clone_flags(&user_only)), "CLONE_NEWUSER");
+        let full = Plan::hermetic();
+        assert_eq!(
+            flag_names(clone_flags(&full)),
+            "CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWNET|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWPID"
+        );
+        let named = Plan {
+            hostname: Some("box"),
+            time: Some(TimeOffsets {
+                monotonic: 1,
+                boottime: 0,
+            }),
+            ..user_only
+        };
+        assert_eq!(
+            flag_names(clone_flags(&named)),
+            "CLONE_NEWUSER|CLONE_NEWUTS|CLONE_NEWTIME"
+        );
+    }
+}

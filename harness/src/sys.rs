@@ -1,0 +1,119 @@
+//! Thin wrappers over the system calls that `nix` exposes only as `unsafe`, or not at all.
+//!
+//! # Safety
+//!
+//! This is the only module of the crate allowed to use `unsafe`. It keeps three rules:
+//!
+//! 1. [`fork`] is called only from processes that are single-threaded: the runner's main
+//!    thread before it has spawned any thread (checked by [`thread_count`] in
+//!    `forkserver::start`), the fork server, and the sandbox's supervisor and init, none of
+//!    which ever spawn a thread. The child of a single-threaded process may therefore
+//!    allocate, lock and print freely; nothing in this crate forks a multithreaded process.
+//! 2. Every raw pointer handed to the kernel points to a live, correctly sized value on the
+//!    caller's stack for the whole call.
+//! 3. Signal dispositions are only set to `SIG_IGN` or `SIG_DFL`, never to a Rust handler,
+//!    so no Rust code ever runs in signal context.
+#![allow(unsafe_code)]
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::signal::{SigHandler, Signal};
+use nix::unistd::ForkResult;
+
+/// Forks the calling process. See fork(2): <https://man7.org/linux/man-pages/man2/fork.2.html>.
+///
+/// Only the processes listed in rule 1 of the module docs call this.
+///
+/// # Errors
+///
+/// The errno of fork(2), typically `EAGAIN` when `RLIMIT_NPROC` is reached.
+pub(crate) fn fork() -> Result<ForkResult, Errno> {
+    // SAFETY: nix's precondition is that the child of a multithreaded parent only makes
+    // async-signal-safe calls. Every caller is single-threaded (rule 1 of the module docs),
+    // so the child inherits no lock held by another thread.
+    unsafe { nix::unistd::fork() }
+}
+
+/// Ends the calling process at once with `code`, without running `atexit` handlers or
+/// flushing stdio buffers a forked child shares with its parent. See _exit(2):
+/// <https://man7.org/linux/man-pages/man2/_exit.2.html>.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions; it never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// Sets the disposition of SIGCHLD: `ignore = true` makes the kernel reap children
+/// automatically (no zombies), `false` restores the default so `waitpid` sees them.
+/// See sigaction(2), "SIGCHLD ... SIG_IGN": <https://man7.org/linux/man-pages/man2/sigaction.2.html>.
+///
+/// # Errors
+///
+/// The errno of sigaction(2) (not expected for SIGCHLD).
+pub(crate) fn set_sigchld_ignored(ignore: bool) -> Result<(), Errno> {
+    let handler = if ignore {
+        SigHandler::SigIgn
+    } else {
+        SigHandler::SigDfl
+    };
+    // SAFETY: the handler is SIG_IGN or SIG_DFL, never a function (rule 3), so no code can
+    // run in signal context.
+    unsafe { nix::sys::signal::signal(Signal::SIGCHLD, handler) }.map(drop)
+}
+
+/// Brings the interface `lo` of the caller's network namespace up with the
+/// `SIOCGIFFLAGS`/`SIOCSIFFLAGS` ioctls on an `AF_INET` datagram socket; the kernel then
+/// assigns 127.0.0.1/8 and ::1 itself. See netdevice(7):
+/// <https://man7.org/linux/man-pages/man7/netdevice.7.html>.
+///
+/// # Errors
+///
+/// `(ioctl name, errno)` of the step that failed, or `("socket", errno)`.
+pub(crate) fn bring_loopback_up() -> Result<(), (&'static str, Errno)> {
+    // SAFETY: socket(2) takes only integers; the result is checked before use.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(("socket", Errno::last()));
+    }
+    // SAFETY: `raw` is a fresh descriptor this function owns and nothing else refers to.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+
+    // SAFETY: `ifreq` is a plain C struct for which all-zero bytes are a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads `ifr_name` and writes `ifr_ifru.ifru_flags` of the `ifreq`
+    // that `req` points to, which lives on this stack frame for the whole call (rule 2).
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(("SIOCGIFFLAGS", Errno::last()));
+    }
+    // SAFETY: SIOCGIFFLAGS just initialised the `ifru_flags` member of the union.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    req.ifr_ifru.ifru_flags = flags | (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    // SAFETY: as for SIOCGIFFLAGS; SIOCSIFFLAGS only reads the struct.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(("SIOCSIFFLAGS", Errno::last()));
+    }
+    Ok(())
+}
+
+/// The number of threads of the calling process, from the `Threads:` line of
+/// `/proc/self/status` (proc_pid_status(5):
+/// <https://man7.org/linux/man-pages/man5/proc_pid_status.5.html>). `None` when /proc is
+/// not mounted. Safe code; it lives here because it guards [`fork`].
+pub(crate) fn thread_count() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// Takes ownership of a descriptor that `recvmsg(2)` just installed with `SCM_RIGHTS`
+/// (unix(7)), so it is closed exactly once.
+pub(crate) fn own_received_fd(fd: std::os::fd::RawFd) -> OwnedFd {
+    // SAFETY: the kernel installed `fd` in this process for this one `recvmsg` call; no
+    // other owner of that number exists, so the OwnedFd is its sole owner.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
