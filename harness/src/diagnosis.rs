@@ -139,10 +139,10 @@ pub(crate) fn diagnose(step: Step, errno: i32, facts: &HostFacts) -> Diagnosis {
              `pid` or `mount` from the tests that need no private /proc",
         ),
         (Step::WriteTimeOffsets, Errno::ERANGE) => Diagnosis::new(
-            "the clock offset would make CLOCK_MONOTONIC or CLOCK_BOOTTIME negative \
-             (a negative offset larger than the time since boot)",
-            "use a smaller negative offset; `cat /proc/uptime` shows how far back the \
-             clocks can go",
+            "the clock offset puts CLOCK_MONOTONIC or CLOCK_BOOTTIME below zero (a \
+             negative offset larger than the time since boot) or past the kernel's limit of \
+             about 146 years",
+            "use a smaller offset; `cat /proc/uptime` shows how far back the clocks can go",
         ),
         (Step::SetHostname, Errno::EINVAL) => Diagnosis::new(
             "the kernel rejected the hostname (longer than 64 bytes?)",

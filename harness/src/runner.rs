@@ -67,7 +67,26 @@ pub fn run_main() -> ! {
         }
         probe_host(probe_index, probe);
     }
+    if args.list {
+        list(&args, trials)
+    }
     libtest_mimic::run(&args, trials).exit()
+}
+
+/// `--list`: libtest-mimic prints the `name: test` lines; libtest then ends a pretty list
+/// with a count, which tools and people read, so it is added here.
+fn list(args: &Arguments, trials: Vec<Trial>) -> ! {
+    let listed = trials
+        .iter()
+        .filter(|trial| !args.is_filtered_out(trial))
+        .filter(|trial| !args.ignored || trial.has_ignored_flag())
+        .count();
+    let terse = matches!(args.format, Some(libtest_mimic::FormatSetting::Terse));
+    let _listed_only = libtest_mimic::run(args, trials);
+    if !terse {
+        println!("\n{listed} tests, 0 benchmarks");
+    }
+    std::process::exit(0)
 }
 
 /// Builds the probe's sandbox once; on failure prints the diagnosis to stderr.

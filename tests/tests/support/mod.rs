@@ -1,0 +1,129 @@
+//! Running fixture test binaries as a user would, and reading what they printed.
+#![allow(dead_code)] // Each test binary uses a different part of this module.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What a fixture run printed and how it exited.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A fixture that runs longer than this is a hang, and fails the test instead of CI.
+const WATCHDOG: Duration = Duration::from_secs(120);
+
+/// Runs `binary` with `args` and extra environment, with backtraces off so output is
+/// stable. Kills it (by the pid we started) if it outlives the watchdog.
+pub fn run(binary: &str, args: &[&str], envs: &[(&str, String)]) -> Run {
+    let mut command = Command::new(binary);
+    command
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("NSTEST_TIMEOUT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {binary}: {e}"));
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let (out, err) = (read(Box::new(stdout)), read(Box::new(stderr)));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > WATCHDOG {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{binary} {args:?} hung for {WATCHDOG:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Run {
+        code: status.code(),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+impl Run {
+    /// `name -> ok|FAILED|ignored` from the `test name ... outcome` lines.
+    pub fn outcomes(&self) -> BTreeMap<String, String> {
+        self.stdout
+            .lines()
+            .filter_map(|line| line.strip_prefix("test "))
+            .filter_map(|rest| rest.split_once(" ... "))
+            .map(|(name, outcome)| (name.trim().to_owned(), outcome.trim().to_owned()))
+            .collect()
+    }
+
+    /// The failure text printed for `name` under `---- name ----`.
+    pub fn failure(&self, name: &str) -> String {
+        let header = format!("---- {name} ----\n");
+        let start = self
+            .stdout
+            .find(&header)
+            .unwrap_or_else(|| panic!("no failure section for {name} in:\n{}", self.stdout))
+            + header.len();
+        let rest = &self.stdout[start..];
+        let end = [rest.find("\n---- "), rest.find("\n\nfailures:\n")]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(rest.len());
+        rest[..end].trim_end().to_owned()
+    }
+
+    /// The `test result: ...` line.
+    pub fn summary(&self) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.starts_with("test result: "))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no summary line in:\n{}\nstderr:\n{}",
+                    self.stdout, self.stderr
+                )
+            })
+    }
+
+    /// Fails with everything printed, for assertion messages.
+    pub fn dump(&self) -> String {
+        format!(
+            "exit code {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Processes whose command line contains `marker`.
+pub fn processes_with(marker: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(marker) && !c.contains("cargo"))
+        .collect()
+}
