@@ -2,7 +2,7 @@
 //! naming it is submitted to `inventory` for `nstest::main!()` to find.
 
 use proc_macro2::TokenStream;
-use quote::{ToTokens, quote};
+use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Attribute, ItemFn, LitStr, ReturnType};
 
@@ -45,7 +45,8 @@ struct TestAttrs {
     ignore: bool,
     /// `None`: no `#[should_panic]`; `Some(None)`: any panic; `Some(Some(s))`: expected.
     should_panic: Option<Option<LitStr>>,
-    should_panic_span: Option<proc_macro2::Span>,
+    /// The `#[should_panic]` attribute itself, to point at in errors.
+    should_panic_attr: Option<Attribute>,
 }
 
 fn take_test_attributes(attrs: &mut Vec<Attribute>, errors: &mut Vec<syn::Error>) -> TestAttrs {
@@ -57,7 +58,7 @@ fn take_test_attributes(attrs: &mut Vec<Attribute>, errors: &mut Vec<syn::Error>
             found.ignore = true;
             false
         } else if path.is_ident("should_panic") {
-            found.should_panic_span = Some(attr.span());
+            found.should_panic_attr = Some(attr.clone());
             match parse_should_panic(attr) {
                 Ok(expected) => found.should_panic = Some(expected),
                 Err(e) => errors.push(e),
@@ -142,13 +143,13 @@ fn check_signature(function: &ItemFn, attrs: &TestAttrs, errors: &mut Vec<syn::E
             "#[ns_test] functions cannot have an `extern` ABI",
         ));
     }
-    if let (Some(span), ReturnType::Type(_, ty)) = (attrs.should_panic_span, &sig.output) {
+    if let (Some(attr), ReturnType::Type(_, ty)) = (&attrs.should_panic_attr, &sig.output) {
         if !is_unit(ty) {
             let mut e = syn::Error::new_spanned(
                 ty,
                 "#[should_panic] tests must return `()`, as with #[test]",
             );
-            e.combine(syn::Error::new(span, "#[should_panic] given here"));
+            e.combine(syn::Error::new_spanned(attr, "#[should_panic] given here"));
             errors.push(e);
         }
     }
@@ -199,7 +200,14 @@ fn registration(function: &ItemFn, args: &Args, attrs: &TestAttrs) -> TokenStrea
             quote!(::nstest::__private::ShouldPanic::WithMessage(#expected))
         }
     };
-    let call = ident.to_token_stream();
+    // The conversion is spanned at the return type, so `E: Debug` errors point there.
+    let return_span = match &function.sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => ident.span(),
+    };
+    let call = quote_spanned! {return_span=>
+        ::nstest::__private::TestReturn::into_test_result(#ident())
+    };
     quote! {
         ::nstest::__private::inventory::submit! {
             ::nstest::__private::Test {
@@ -207,7 +215,7 @@ fn registration(function: &ItemFn, args: &Args, attrs: &TestAttrs) -> TokenStrea
                 fn_name: #fn_name,
                 run: {
                     fn run() -> ::core::result::Result<(), ::std::string::String> {
-                        ::nstest::__private::TestReturn::into_test_result(#call())
+                        #call
                     }
                     run
                 },

@@ -1,0 +1,39 @@
+//! Every accepted form of the attribute compiles.
+use nstest::ns_test;
+
+#[ns_test]
+fn bare() {}
+
+#[ns_test(net, mount, uts, ipc, pid)]
+fn every_kind() {}
+
+#[ns_test(hostname = "a-b.c", time = "-90s")]
+fn settings() {}
+
+#[ns_test(boottime = "+1d", monotonic = "1h30m")]
+fn per_clock() {}
+
+#[ns_test(time = "3600")]
+#[ignore = "reason"]
+#[should_panic = "text"]
+fn with_test_attributes() {
+    panic!("text");
+}
+
+#[ns_test]
+#[should_panic(expected = "text")]
+fn should_panic_expected() {
+    panic!("the text it expects");
+}
+
+#[ns_test]
+fn returns_result() -> Result<(), std::io::Error> {
+    Ok(())
+}
+
+mod nested {
+    #[nstest::ns_test(net)]
+    pub(crate) fn in_module() {}
+}
+
+nstest::main!();

@@ -1,0 +1,6 @@
+use nstest::ns_test;
+
+#[ns_test(net = true)]
+fn flag() {}
+
+nstest::main!();
