@@ -1,0 +1,13 @@
+//! Small, real components of the kinds nstest is for, and the suites in `tests/` that
+//! test them hermetically:
+//!
+//! - [`status`]: an HTTP status service that must listen on port 80;
+//! - [`clock`]: uptime, leases and rate limits on CLOCK_BOOTTIME and `Instant`;
+//! - [`spool`]: a record writer that must survive a full disk;
+//! - [`identity`]: a node identity derived from the hostname.
+#![deny(unsafe_code)]
+
+pub mod clock;
+pub mod identity;
+pub mod spool;
+pub mod status;
