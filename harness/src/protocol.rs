@@ -205,18 +205,7 @@ impl Report {
     ///
     /// A [`ProtocolError`] naming what is wrong with the bytes.
     pub fn decode(bytes: &[u8]) -> Result<Report, ProtocolError> {
-        if bytes.len() < REPORT_HEADER_LEN {
-            return Err(ProtocolError::Truncated {
-                got: bytes.len(),
-                wanted: REPORT_HEADER_LEN,
-            });
-        }
-        if &bytes[..3] != REPORT_MAGIC {
-            return Err(ProtocolError::BadMagic);
-        }
-        if bytes[3] != VERSION {
-            return Err(ProtocolError::UnsupportedVersion(bytes[3]));
-        }
+        check_header(bytes, REPORT_MAGIC, REPORT_HEADER_LEN)?;
         let len = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes")) as usize;
         if len > MAX_REPORT_LEN {
             return Err(ProtocolError::TooLong(len));
@@ -264,6 +253,24 @@ impl Report {
         }
         Ok(report)
     }
+}
+
+/// Checks that `bytes` holds at least `min_len` bytes and starts with `magic` and
+/// [`VERSION`].
+fn check_header(bytes: &[u8], magic: &[u8; 3], min_len: usize) -> Result<(), ProtocolError> {
+    if bytes.len() < min_len {
+        return Err(ProtocolError::Truncated {
+            got: bytes.len(),
+            wanted: min_len,
+        });
+    }
+    if &bytes[..3] != magic {
+        return Err(ProtocolError::BadMagic);
+    }
+    if bytes[3] != VERSION {
+        return Err(ProtocolError::UnsupportedVersion(bytes[3]));
+    }
+    Ok(())
 }
 
 /// Appends `s` as a `u32` length and bytes, cut at a character boundary to `max` bytes.
@@ -358,20 +365,9 @@ impl ExitFrame {
     ///
     /// A [`ProtocolError`] naming what is wrong with the bytes.
     pub fn decode(bytes: &[u8]) -> Result<ExitFrame, ProtocolError> {
-        if bytes.len() < EXIT_FRAME_LEN {
-            return Err(ProtocolError::Truncated {
-                got: bytes.len(),
-                wanted: EXIT_FRAME_LEN,
-            });
-        }
+        check_header(bytes, EXIT_MAGIC, EXIT_FRAME_LEN)?;
         if bytes.len() > EXIT_FRAME_LEN {
             return Err(ProtocolError::TrailingBytes(bytes.len() - EXIT_FRAME_LEN));
-        }
-        if &bytes[..3] != EXIT_MAGIC {
-            return Err(ProtocolError::BadMagic);
-        }
-        if bytes[3] != VERSION {
-            return Err(ProtocolError::UnsupportedVersion(bytes[3]));
         }
         let value = i32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
         let test = match bytes[4] {
