@@ -16,10 +16,11 @@ use nix::errno::Errno;
 use nix::sys::prctl;
 use nix::sys::signal::Signal;
 use nix::sys::socket::{
-    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
-    sendmsg, socketpair,
+    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, Shutdown, SockFlag, SockType,
+    recvmsg, sendmsg, shutdown, socketpair,
 };
-use nix::unistd::{ForkResult, getpid, getppid};
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, Pid, getpid, getppid};
 
 use crate::child::{self, Channels};
 use crate::error::{Error, Result};
@@ -31,10 +32,11 @@ const REQUEST_LEN: usize = 8;
 /// Flag: the third attached descriptor is the output pipe.
 const FLAG_CAPTURE: u32 = 1;
 
-/// The runner's handle on the fork server: one end of the request socket.
+/// The runner's handle on the fork server: one end of the request socket, and its pid.
 #[derive(Debug)]
 pub(crate) struct ForkServer {
     socket: OwnedFd,
+    pid: Pid,
 }
 
 /// What a test run asks the fork server to start.
@@ -78,7 +80,10 @@ impl ForkServer {
                 drop(runner_end);
                 serve(&tests, &server_end, runner)
             }
-            ForkResult::Parent { .. } => Ok(ForkServer { socket: runner_end }),
+            ForkResult::Parent { child } => Ok(ForkServer {
+                socket: runner_end,
+                pid: child,
+            }),
         }
     }
 
@@ -120,8 +125,23 @@ impl ForkServer {
     }
 }
 
+impl ForkServer {
+    /// Tells the fork server to exit (end-of-file on its socket) and reaps it, so that the
+    /// run leaves no process behind, not even a zombie for the host's init to collect.
+    /// Call it once every test has ended.
+    pub(crate) fn stop(&self) {
+        let _ = shutdown(self.socket.as_raw_fd(), Shutdown::Both);
+        loop {
+            match waitpid(self.pid, None) {
+                Err(Errno::EINTR) => {}
+                _ => return,
+            }
+        }
+    }
+}
+
 /// The fork server's loop. Exits when the runner closes its end or dies.
-fn serve(tests: &[&'static Test], socket: &OwnedFd, runner: nix::unistd::Pid) -> ! {
+fn serve(tests: &[&'static Test], socket: &OwnedFd, runner: Pid) -> ! {
     // Die with the runner, and check it did not die before this took effect (prctl(2)).
     if prctl::set_pdeathsig(Signal::SIGKILL).is_err() || getppid() != runner {
         sys::exit_now(1);

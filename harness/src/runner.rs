@@ -70,7 +70,11 @@ pub fn run_main() -> ! {
     if args.list {
         list(&args, trials)
     }
-    libtest_mimic::run(&args, trials).exit()
+    let conclusion = libtest_mimic::run(&args, trials);
+    if let Some(server) = SERVER.get() {
+        server.stop();
+    }
+    conclusion.exit()
 }
 
 /// `--list`: libtest-mimic prints the `name: test` lines; libtest then ends a pretty list

@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{processes_with, run};
+use support::{processes_named, processes_with, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fixture_namespaces");
 
@@ -96,5 +96,7 @@ fn every_option_gives_what_the_table_promises_and_nothing_leaks() {
             Vec::<String>::new(),
             "daemons left running"
         );
+        // Not even the fork server is left, as a zombie for the host's init to reap.
+        assert_eq!(processes_named("fixture_namespaces"), Vec::<String>::new());
     }
 }

@@ -127,3 +127,25 @@ pub fn processes_with(marker: &str) -> Vec<String> {
         .filter(|c| c.contains(marker) && !c.contains("cargo"))
         .collect()
 }
+
+/// Processes (zombies included, whose command line is empty) whose name, as the kernel
+/// keeps it (15 bytes at most), starts with `name`.
+pub fn processes_named(name: &str) -> Vec<String> {
+    let prefix: String = name.chars().take(15).collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            let comm = stat
+                .split_once(" (")
+                .and_then(|(_, rest)| rest.rsplit_once(") "));
+            comm.is_some_and(|(comm, _)| comm.starts_with(&prefix))
+        })
+        .collect()
+}
