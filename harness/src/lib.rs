@@ -39,11 +39,8 @@ mod sandbox;
 #[cfg(target_os = "linux")]
 mod sys;
 
-#[cfg(target_os = "linux")]
-pub use error::Error;
 /// Runs the function as a hermetic test in fresh namespaces. See the crate docs.
 pub use nstest_macros::ns_test;
-pub use sandbox::{Plan, TimeOffsets};
 
 /// Defines `main` for a test target with `harness = false`: runs every `#[ns_test]` of the
 /// target through a libtest-compatible command line and exits like libtest (101 on
