@@ -152,6 +152,7 @@ fn serve(tests: &[&'static Test], socket: &OwnedFd, runner: Pid) -> ! {
     }
     loop {
         let Some((index, flags, mut fds)) = receive(socket) else {
+            wait_for_supervisors();
             sys::exit_now(0);
         };
         let wanted = if flags & FLAG_CAPTURE != 0 { 3 } else { 2 };
@@ -177,6 +178,16 @@ fn serve(tests: &[&'static Test], socket: &OwnedFd, runner: Pid) -> ! {
             Ok(ForkResult::Parent { .. }) | Err(_) => {}
         }
     }
+}
+
+/// Blocks until every supervisor has finished exiting. A supervisor closes its pipes early
+/// in exit(2), before its namespaces are torn down, so the runner can be done with a test
+/// while its supervisor is still exiting; were the fork server to exit then, the
+/// supervisor would be re-parented to the host's init and end as a zombie there. With
+/// SIGCHLD ignored, waitpid(2) "blocks until all children have terminated, and then fails
+/// with ECHILD" (wait(2), NOTES).
+fn wait_for_supervisors() {
+    while let Err(Errno::EINTR) | Ok(_) = waitpid(None::<Pid>, None) {}
 }
 
 /// Receives one request with its descriptors (marked close-on-exec). `None` on EOF or an
