@@ -64,17 +64,18 @@ pub(crate) fn supervise(test: &'static Test, channels: Channels) -> ! {
     let (child, frame_from_init) = test_child;
     let end = pid::reap_until(child);
     let frame = match frame_from_init {
-        // With a PID namespace, init knows how the test (PID 2) ended; the supervisor only
-        // knows how init ended, which is the fallback when init died without a word.
+        // With a PID namespace, init has killed and reaped the rest and knows how the test
+        // (PID 2) ended; the supervisor only knows how init ended, the fallback when init
+        // died without a word. Either way nothing of the namespace is left once init has
+        // been reaped: when a PID namespace's init exits, the kernel kills every other
+        // process in it and waits for them (pid_namespaces(7); zap_pid_ns_processes).
         Some(reader) => read_frame(&reader).or(end.map(|test| ExitFrame { test, leaked: 0 })),
+        // Without one, leftovers were re-parented to this subreaper: kill and reap them.
         None => end.map(|test| ExitFrame {
             test,
             leaked: pid::kill_and_reap_leftovers(kill_children),
         }),
     };
-    // With a PID namespace the kernel has killed the rest when init exited; they may have
-    // been re-parented to this subreaper, so reap until nothing is left either way.
-    pid::kill_and_reap_leftovers(kill_children);
     if let Some(frame) = frame {
         let _ = write_all(&exit, &frame.encode());
     }
