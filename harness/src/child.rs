@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use nix::errno::Errno;
 use nix::sys::prctl;
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::{ForkResult, Pid, getpid, getppid};
+use nix::unistd::{ForkResult, Pid, getppid};
 
 use crate::error::{Error, Result};
 use crate::protocol::{EXIT_FRAME_LEN, ExitFrame, Report};
@@ -286,15 +286,9 @@ fn read_frame(fd: &OwnedFd) -> Option<ExitFrame> {
     ExitFrame::decode(&buf).ok()
 }
 
-/// Without a PID namespace: SIGKILL to every child of this subreaper, as listed in
-/// `/proc/self/task/<tid>/children` (proc_pid_task(5); the supervisor has one thread).
+/// Without a PID namespace: SIGKILL to every child of this subreaper.
 fn kill_children() {
-    let me = getpid();
-    let path = format!("/proc/self/task/{me}/children");
-    let Ok(list) = std::fs::read_to_string(path) else {
-        return;
-    };
-    for pid in list.split_whitespace().filter_map(|p| p.parse().ok()) {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    for pid in sys::children_of_self() {
+        let _ = kill(pid, Signal::SIGKILL);
     }
 }

@@ -9,17 +9,20 @@
 //! forking process), and the forked child may do anything, since its parent has no other
 //! thread that could hold a lock. It needs no exec, so the test's code is already mapped.
 
+use std::collections::HashMap;
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::prctl;
-use nix::sys::signal::Signal;
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{
     AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, Shutdown, SockFlag, SockType,
     recvmsg, sendmsg, shutdown, socketpair,
 };
-use nix::sys::wait::waitpid;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, getpid, getppid};
 
 use crate::child::{self, Channels};
@@ -78,7 +81,7 @@ impl ForkServer {
         })? {
             ForkResult::Child => {
                 drop(runner_end);
-                serve(&tests, &server_end, runner)
+                serve(&tests, server_end, runner)
             }
             ForkResult::Parent { child } => Ok(ForkServer {
                 socket: runner_end,
@@ -140,54 +143,178 @@ impl ForkServer {
     }
 }
 
-/// The fork server's loop. Exits when the runner closes its end or dies.
-fn serve(tests: &[&'static Test], socket: &OwnedFd, runner: Pid) -> ! {
-    // Die with the runner, and check it did not die before this took effect (prctl(2)).
-    if prctl::set_pdeathsig(Signal::SIGKILL).is_err() || getppid() != runner {
-        sys::exit_now(1);
-    }
-    // Supervisors are reaped by the kernel; the fork server never waits (sigaction(2)).
-    if sys::set_sigchld_ignored(true).is_err() {
-        sys::exit_now(1);
-    }
+/// The fork server's state: the supervisors it started and has not reaped yet, each with
+/// its copy of the runner's exit pipe, and the copies whose supervisor is gone but which
+/// wait for the last stray process to die.
+#[derive(Default)]
+struct Supervisors {
+    live: HashMap<Pid, OwnedFd>,
+    ended: Vec<OwnedFd>,
+}
+
+/// The fork server's loop. Exits when the runner closes its end or dies, after every
+/// process it started is gone.
+///
+/// It is a subreaper, so when a supervisor dies before its test (a test that killed its
+/// parent, a Ctrl-C) the test's processes are re-parented here rather than to the host's
+/// init; any child that is not a live supervisor is such a stray and is killed at once.
+/// It keeps a copy of each test's exit pipe until that supervisor is reaped and no stray
+/// is left, so the runner's end-of-file on that pipe means the test's processes are all
+/// gone, whatever happened to them.
+fn serve(tests: &[&'static Test], socket: OwnedFd, runner: Pid) -> ! {
+    let signals = match prepare_server(runner) {
+        Ok(signals) => signals,
+        Err(_) => sys::exit_now(1),
+    };
+    let mut supervisors = Supervisors::default();
+    let mut socket = Some(socket);
     loop {
-        let Some((index, flags, mut fds)) = receive(socket) else {
-            wait_for_supervisors();
-            sys::exit_now(0);
-        };
-        let wanted = if flags & FLAG_CAPTURE != 0 { 3 } else { 2 };
-        let test = tests.get(index as usize);
-        if fds.len() != wanted || test.is_none() {
-            // A malformed request: dropping the descriptors closes the pipes, which the
-            // runner sees as a sandbox that ended without a word.
-            continue;
+        let fds = [socket.as_ref().map(|s| s.as_fd()), Some(signals.as_fd())];
+        let mut polled: Vec<PollFd> = fds
+            .iter()
+            .flatten()
+            .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+            .collect();
+        match poll(&mut polled, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => shut_down(&mut supervisors),
         }
-        let output = (wanted == 3).then(|| fds.pop().expect("three descriptors"));
-        let exit = fds.pop().expect("two descriptors");
-        let report = fds.pop().expect("two descriptors");
-        match sys::fork() {
-            Ok(ForkResult::Child) => child::supervise(
-                test.expect("checked above"),
+        let ready = |p: &PollFd| p.revents().is_some_and(|r| !r.is_empty());
+        let (socket_ready, signal_ready) = match polled.as_slice() {
+            [s, g] => (ready(s), ready(g)),
+            [g] => (false, ready(g)),
+            _ => (false, false),
+        };
+        drop(polled);
+        if signal_ready {
+            while let Ok(Some(info)) = signals.read_signal() {
+                if info.ssi_signo != Signal::SIGCHLD as u32 {
+                    // SIGTERM (the runner died: PDEATHSIG) or SIGINT (Ctrl-C).
+                    shut_down(&mut supervisors);
+                }
+            }
+            reap(&mut supervisors);
+        }
+        if socket_ready {
+            match socket.as_ref().and_then(receive) {
+                Some(request) => {
+                    start_supervisor(tests, request, &socket, &signals, &mut supervisors)
+                }
+                // The runner is done: once every supervisor has ended, exit.
+                None => socket = None,
+            }
+        }
+        if socket.is_none() && supervisors.live.is_empty() {
+            shut_down(&mut supervisors);
+        }
+    }
+}
+
+/// Dies with the runner (by SIGTERM, which it can catch and clean up after), becomes a
+/// subreaper, and takes SIGCHLD, SIGTERM and SIGINT through a signalfd.
+fn prepare_server(runner: Pid) -> nix::Result<SignalFd> {
+    prctl::set_pdeathsig(Signal::SIGTERM)?;
+    if getppid() != runner {
+        sys::exit_now(1);
+    }
+    prctl::set_child_subreaper(true)?;
+    let mut mask = SigSet::empty();
+    for signal in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT] {
+        mask.add(signal);
+    }
+    mask.thread_block()?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+}
+
+fn start_supervisor(
+    tests: &[&'static Test],
+    (index, flags, mut fds): (u32, u32, Vec<OwnedFd>),
+    socket: &Option<OwnedFd>,
+    signals: &SignalFd,
+    supervisors: &mut Supervisors,
+) {
+    let wanted = if flags & FLAG_CAPTURE != 0 { 3 } else { 2 };
+    let Some(test) = tests.get(index as usize).filter(|_| fds.len() == wanted) else {
+        // A malformed request: dropping the descriptors closes the pipes, which the
+        // runner sees as a sandbox that ended without a word.
+        return;
+    };
+    let output = (wanted == 3).then(|| fds.pop().expect("three descriptors"));
+    let exit = fds.pop().expect("two descriptors");
+    let report = fds.pop().expect("two descriptors");
+    match sys::fork() {
+        Ok(ForkResult::Child) => {
+            // Nothing of the fork server may outlive this fork in the sandbox: not the
+            // request socket, not the signal mask, and above all not the other tests'
+            // exit pipes, which would delay their results until this test ends.
+            drop(supervisors.live.drain());
+            drop(supervisors.ended.drain(..));
+            let _ = socket.as_ref().map(|s| sys::close_inherited(s.as_raw_fd()));
+            let _ = sys::close_inherited(signals.as_fd().as_raw_fd());
+            if SigSet::empty().thread_set_mask().is_err() {
+                sys::exit_now(1);
+            }
+            child::supervise(
+                test,
                 Channels {
                     report,
                     exit,
                     output,
                 },
-            ),
-            // The parent's copies close here; on a failed fork too, so the runner sees EOF.
-            Ok(ForkResult::Parent { .. }) | Err(_) => {}
+            )
         }
+        Ok(ForkResult::Parent { child }) => {
+            supervisors.live.insert(child, exit);
+        }
+        // The descriptors close here, so the runner sees EOF on all three.
+        Err(_) => {}
     }
 }
 
-/// Blocks until every supervisor has finished exiting. A supervisor closes its pipes early
-/// in exit(2), before its namespaces are torn down, so the runner can be done with a test
-/// while its supervisor is still exiting; were the fork server to exit then, the
-/// supervisor would be re-parented to the host's init and end as a zombie there. With
-/// SIGCHLD ignored, waitpid(2) "blocks until all children have terminated, and then fails
-/// with ECHILD" (wait(2), NOTES).
-fn wait_for_supervisors() {
-    while let Err(Errno::EINTR) | Ok(_) = waitpid(None::<Pid>, None) {}
+/// Reaps what has ended, kills strays, and releases the exit pipes of ended supervisors
+/// once no stray is left.
+fn reap(supervisors: &mut Supervisors) {
+    loop {
+        match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => break,
+            Ok(status) => {
+                if let Some(pid) = status.pid() {
+                    if let Some(exit) = supervisors.live.remove(&pid) {
+                        supervisors.ended.push(exit);
+                    }
+                }
+            }
+        }
+    }
+    if kill_strays(&supervisors.live) == 0 {
+        supervisors.ended.clear();
+    }
+}
+
+/// SIGKILL to every child that is not a live supervisor; returns how many there were.
+fn kill_strays(live: &HashMap<Pid, OwnedFd>) -> usize {
+    let strays: Vec<Pid> = sys::children_of_self()
+        .into_iter()
+        .filter(|pid| !live.contains_key(pid))
+        .collect();
+    for pid in &strays {
+        let _ = kill(*pid, Signal::SIGKILL);
+    }
+    strays.len()
+}
+
+/// Kills every supervisor and stray, waits until no child is left, and exits.
+fn shut_down(supervisors: &mut Supervisors) -> ! {
+    for pid in supervisors.live.keys() {
+        let _ = kill(*pid, Signal::SIGKILL);
+    }
+    loop {
+        let _ = kill_strays(&HashMap::new());
+        match waitpid(None::<Pid>, None) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => sys::exit_now(0),
+        }
+    }
 }
 
 /// Receives one request with its descriptors (marked close-on-exec). `None` on EOF or an

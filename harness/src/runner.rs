@@ -225,10 +225,11 @@ struct Collected {
     output: Captured,
 }
 
-/// Reads all three pipes until each reaches EOF. Report and exit frame are read up to one
-/// byte past their bound (so an oversized message is rejected by the decoder, not
-/// truncated into a valid one); anything beyond is drained and discarded so a test that
-/// floods the pipe cannot block itself or grow the runner.
+/// Reads the pipes until each reaches EOF, or, for the exit pipe, until a whole frame has
+/// arrived. The report is read up to one byte past its bound (so an oversized message is
+/// rejected by the decoder, not truncated into a valid one); anything beyond is drained and
+/// discarded so a test that floods the pipe cannot block itself or grow the runner. Only
+/// the supervisor writes the exit pipe, which the test process never holds.
 fn collect(report: &OwnedFd, exit: &OwnedFd, output: Option<&OwnedFd>) -> Result<Collected> {
     let mut collected = Collected {
         report: Vec::new(),
@@ -277,7 +278,17 @@ fn collect(report: &OwnedFd, exit: &OwnedFd, output: Option<&OwnedFd>) -> Result
                             chunk,
                             REPORT_HEADER_LEN + MAX_REPORT_LEN + 1,
                         ),
-                        1 => keep_up_to(&mut collected.exit, chunk, EXIT_FRAME_LEN + 1),
+                        1 => {
+                            keep_up_to(&mut collected.exit, chunk, EXIT_FRAME_LEN);
+                            // A whole frame means the supervisor has killed and reaped
+                            // every process of the test; its own exit (which tears the
+                            // namespaces down, waiting on the kernel) need not be awaited.
+                            // Without a frame, EOF comes from the fork server, once the
+                            // supervisor is reaped and no stray process is left.
+                            if collected.exit.len() == EXIT_FRAME_LEN {
+                                open[i] = false;
+                            }
+                        }
                         _ => collected.output.push(chunk),
                     }
                 }

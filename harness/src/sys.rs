@@ -117,3 +117,31 @@ pub(crate) fn own_received_fd(fd: std::os::fd::RawFd) -> OwnedFd {
     // other owner of that number exists, so the OwnedFd is its sole owner.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
+
+/// Closes a descriptor a forked child inherited but does not own as an `OwnedFd` (its
+/// owner lives on in the parent). See close(2).
+///
+/// # Errors
+///
+/// close(2)'s errno.
+pub(crate) fn close_inherited(fd: std::os::fd::RawFd) -> Result<(), Errno> {
+    // SAFETY: called right after fork, in the child, on a descriptor number whose owner
+    // (an `OwnedFd` in the parent's copy of memory) is never dropped in this process,
+    // because the child never returns to the code that owns it: it runs the sandbox and
+    // exits. So the number is closed once here and nowhere else.
+    Errno::result(unsafe { libc::close(fd) }).map(drop)
+}
+
+/// The children of the calling (single-threaded) process, from
+/// `/proc/self/task/<tid>/children` (proc_pid_task(5); needs `CONFIG_PROC_CHILDREN`).
+/// Safe code; it lives here because the file's meaning depends on the caller having
+/// exactly one thread, which rule 1 guarantees for every process that calls it.
+pub(crate) fn children_of_self() -> Vec<nix::unistd::Pid> {
+    let me = nix::unistd::getpid();
+    std::fs::read_to_string(format!("/proc/self/task/{me}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .map(nix::unistd::Pid::from_raw)
+        .collect()
+}
