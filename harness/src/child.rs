@@ -13,6 +13,7 @@
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::prctl;
@@ -20,7 +21,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::{ForkResult, Pid, getppid};
 
 use crate::error::{Error, Result};
-use crate::protocol::{EXIT_FRAME_LEN, ExitFrame, Report};
+use crate::protocol::{EXIT_FRAME_LEN, ExitFrame, Report, Termination};
 use crate::registry::Test;
 use crate::sandbox::{self, pid};
 use crate::sys;
@@ -62,7 +63,23 @@ pub(crate) fn supervise(test: &'static Test, channels: Channels) -> ! {
         }
     };
     let (child, frame_from_init) = test_child;
-    let end = pid::reap_until(child);
+    let deadline = test
+        .timeout()
+        .map(|secs| Instant::now() + Duration::from_secs(secs));
+    let Some(end) = pid::reap_until_deadline(child, deadline) else {
+        // Timed out. Killing the test process (or init, which takes the whole PID
+        // namespace with it) and then every leftover leaves nothing running.
+        let _ = kill(child, Signal::SIGKILL);
+        let _ = pid::reap_until(child);
+        let leaked = pid::kill_and_reap_leftovers(kill_children);
+        let frame = ExitFrame {
+            test: Termination::TimedOut,
+            leaked,
+        };
+        let _ = write_all(&exit, &frame.encode());
+        sys::exit_now(0)
+    };
+    let end = Some(end);
     let frame = match frame_from_init {
         // With a PID namespace, init has killed and reaped the rest and knows how the test
         // (PID 2) ended; the supervisor only knows how init ended, the fallback when init

@@ -24,6 +24,7 @@ mod capture;
 mod child;
 #[cfg(target_os = "linux")]
 mod diagnosis;
+mod duration;
 #[cfg(target_os = "linux")]
 mod error;
 #[cfg(target_os = "linux")]

@@ -18,6 +18,8 @@ pub(crate) enum Outcome {
     Crashed { signal: i32, core_dumped: bool },
     /// Its process exited before reporting.
     ExitedWithoutReport { code: i32 },
+    /// It was still running at its timeout; it and every process it started were killed.
+    TimedOut,
     /// Its process reported success but did not then exit cleanly.
     DiedAfterReport { end: Termination },
     /// The sandbox could not be built.
@@ -43,6 +45,10 @@ pub(crate) fn classify(
     should_panic: ShouldPanic,
 ) -> Outcome {
     let end = exit.map(|frame| frame.test);
+    if end == Some(Termination::TimedOut) {
+        // Whatever it reported before, it then did not end in time.
+        return Outcome::TimedOut;
+    }
     match report {
         Some(Err(error)) => Outcome::BadReport { error, end },
         Some(Ok(Report::SetupFailed {
@@ -94,7 +100,7 @@ pub(crate) fn classify(
                 core_dumped,
             },
             Some(Termination::Exited(code)) => Outcome::ExitedWithoutReport { code },
-            None => Outcome::Vanished,
+            Some(Termination::TimedOut) | None => Outcome::Vanished,
         },
     }
 }
@@ -119,6 +125,7 @@ pub(crate) fn describe_end(end: Termination) -> String {
             signal_name(signal),
             if core_dumped { ", core dumped" } else { "" }
         ),
+        Termination::TimedOut => "timed out".to_owned(),
     }
 }
 
@@ -219,6 +226,26 @@ mod tests {
             Outcome::ExitedWithoutReport { code: 0 }
         );
         assert_eq!(classify(None, None, ShouldPanic::No), Outcome::Vanished);
+    }
+
+    #[test]
+    fn a_timeout_wins_over_whatever_was_reported() {
+        let timed_out = Some(ExitFrame {
+            test: Termination::TimedOut,
+            leaked: 2,
+        });
+        assert_eq!(
+            classify(None, timed_out, ShouldPanic::No),
+            Outcome::TimedOut
+        );
+        assert_eq!(
+            classify(Some(Ok(Report::Passed)), timed_out, ShouldPanic::No),
+            Outcome::TimedOut
+        );
+        assert_eq!(
+            classify(panicked("boom"), timed_out, ShouldPanic::Yes),
+            Outcome::TimedOut
+        );
     }
 
     #[test]

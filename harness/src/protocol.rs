@@ -327,6 +327,8 @@ pub enum Termination {
         /// Whether the kernel wrote a core dump.
         core_dumped: bool,
     },
+    /// Still running at its timeout; the supervisor killed it and everything it started.
+    TimedOut,
 }
 
 /// The supervisor's last word: how the test process ended and what was cleaned up.
@@ -348,6 +350,7 @@ impl ExitFrame {
                 signal,
                 core_dumped,
             } => (1, u8::from(core_dumped), signal),
+            Termination::TimedOut => (2, 0, 0),
         };
         let mut out = [0u8; EXIT_FRAME_LEN];
         out[..3].copy_from_slice(EXIT_MAGIC);
@@ -376,6 +379,7 @@ impl ExitFrame {
                 signal: value,
                 core_dumped: bytes[5] != 0,
             },
+            2 => Termination::TimedOut,
             other => return Err(ProtocolError::UnknownTag(other)),
         };
         let leaked = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes"));
@@ -507,6 +511,7 @@ mod tests {
                 signal: 11,
                 core_dumped: true,
             },
+            Termination::TimedOut,
         ] {
             let frame = ExitFrame { test, leaked: 7 };
             assert_eq!(ExitFrame::decode(&frame.encode()), Ok(frame));

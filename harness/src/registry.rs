@@ -1,6 +1,9 @@
 //! The registration type that `#[ns_test]` submits to `inventory`, one per test.
 
 use std::fmt::Debug;
+use std::sync::OnceLock;
+
+use crate::duration;
 
 use crate::sandbox::Plan;
 
@@ -15,6 +18,9 @@ pub struct Test {
     pub run: fn() -> Result<(), String>,
     /// The namespaces and settings the test asked for.
     pub plan: Plan,
+    /// `timeout = "..."`: seconds after which the test and everything it started are
+    /// killed; `None` falls back to `NSTEST_TIMEOUT`, and to no limit.
+    pub timeout_secs: Option<u64>,
     /// `#[ignore]`: run only with `--ignored` or `--include-ignored`.
     pub ignore: bool,
     /// `#[should_panic]`.
@@ -34,7 +40,36 @@ pub enum ShouldPanic {
 
 inventory::collect!(Test);
 
+/// The run-wide default timeout from `NSTEST_TIMEOUT`, set once by the runner before the
+/// fork server starts (so every sandbox process inherits it).
+static DEFAULT_TIMEOUT: OnceLock<Option<u64>> = OnceLock::new();
+
+/// Reads `NSTEST_TIMEOUT` (same syntax as `timeout = "..."`); unset or empty means no
+/// default, as with libtest.
+///
+/// # Errors
+///
+/// A message naming the variable and what it accepts, when its value is not a positive
+/// duration.
+pub(crate) fn read_default_timeout() -> Result<(), String> {
+    let secs = match std::env::var("NSTEST_TIMEOUT") {
+        Ok(text) if !text.trim().is_empty() => Some(
+            duration::parse_timeout(text.trim())
+                .map_err(|why| format!("NSTEST_TIMEOUT={text:?} is not a timeout: {why}"))?,
+        ),
+        _ => None,
+    };
+    let _ = DEFAULT_TIMEOUT.set(secs);
+    Ok(())
+}
+
 impl Test {
+    /// Seconds after which the test is killed: its own `timeout`, else `NSTEST_TIMEOUT`.
+    pub(crate) fn timeout(&self) -> Option<u64> {
+        self.timeout_secs
+            .or_else(|| DEFAULT_TIMEOUT.get().copied().flatten())
+    }
+
     /// The name libtest would give the test: its module path without the crate, then the
     /// function (`tests::binds_port_80`, or `binds_port_80` at the crate root).
     pub fn name(&self) -> String {
@@ -85,6 +120,7 @@ mod tests {
             fn_name: "binds",
             run: || Ok(()),
             plan: Plan::hermetic(),
+            timeout_secs: None,
             ignore: false,
             should_panic: ShouldPanic::No,
         }

@@ -2,7 +2,7 @@
 //! for a sandbox, collects what comes back, classifies it and prints it as libtest would.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use nix::errno::Errno;
@@ -11,6 +11,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::capture::{Captured, KEEP_EACH};
 use crate::diagnosis::{self, HostFacts};
+use crate::duration;
 use crate::error::{Error, Result};
 use crate::forkserver::{ForkServer, Request};
 use crate::outcome::{self, Outcome};
@@ -22,10 +23,16 @@ use crate::sandbox::Plan;
 static SERVER: OnceLock<ForkServer> = OnceLock::new();
 /// The diagnosis the host probe printed before the run, if the probe failed.
 static PROBE_DIAGNOSIS: OnceLock<String> = OnceLock::new();
+/// Tests that passed but left processes running, which were killed: `(name, count)`.
+static LEAKED: Mutex<Vec<(String, u32)>> = Mutex::new(Vec::new());
 
 /// Runs every registered test and exits like libtest: 0 if all passed, 101 otherwise.
 pub fn run_main() -> ! {
     let args = Arguments::from_args();
+    if let Err(message) = registry::read_default_timeout() {
+        eprintln!("nstest: {message}");
+        std::process::exit(101);
+    }
     let tests = registry::all_tests();
     let capture = !args.nocapture;
     let trials: Vec<Trial> = tests
@@ -50,6 +57,7 @@ pub fn run_main() -> ! {
             fn_name: "host_probe",
             run: || Ok(()),
             plan: Plan::union(selected),
+            timeout_secs: None,
             ignore: false,
             should_panic: ShouldPanic::No,
         }));
@@ -74,6 +82,7 @@ pub fn run_main() -> ! {
     if let Some(server) = SERVER.get() {
         server.stop();
     }
+    report_leaks();
     conclusion.exit()
 }
 
@@ -93,6 +102,25 @@ fn list(args: &Arguments, trials: Vec<Trial>) -> ! {
     std::process::exit(0)
 }
 
+/// Says which passing tests left processes behind (failed ones say it in their failure
+/// text). On stderr, so that stdout stays what libtest prints, for the tools that parse it.
+fn report_leaks() {
+    let mut leaked = LEAKED.lock().unwrap_or_else(|e| e.into_inner());
+    if leaked.is_empty() {
+        return;
+    }
+    leaked.sort();
+    eprintln!(
+        "\nnstest: LEAK: these tests passed but left processes running, which nstest killed:"
+    );
+    for (name, count) in leaked.iter() {
+        eprintln!(
+            "    {name} ({count} process{})",
+            if *count == 1 { "" } else { "es" }
+        );
+    }
+}
+
 /// Builds the probe's sandbox once; on failure prints the diagnosis to stderr.
 fn probe_host(index: u32, probe: &'static Test) {
     if let Ok((
@@ -101,7 +129,7 @@ fn probe_host(index: u32, probe: &'static Test) {
             errno,
             detail,
         },
-        _,
+        ..,
     )) = run_sandboxed(index, probe, true)
     {
         let text = diagnosis::diagnose(step, errno, &HostFacts::read()).render(&detail);
@@ -112,9 +140,15 @@ fn probe_host(index: u32, probe: &'static Test) {
 
 /// One trial: the test in its sandbox, rendered for libtest-mimic.
 fn run_trial(index: u32, test: &'static Test, capture: bool) -> Result<(), Failed> {
-    let (outcome, output) = run_sandboxed(index, test, capture)
+    let (outcome, output, leaked) = run_sandboxed(index, test, capture)
         .map_err(|error| Failed::from(format!("nstest: {error}")))?;
-    match render_failure(&outcome, output) {
+    if leaked > 0 && outcome == Outcome::Passed {
+        LEAKED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((test.name(), leaked));
+    }
+    match render_failure(&outcome, output, test) {
         None => Ok(()),
         Some(message) => Err(message.into()),
     }
@@ -122,7 +156,7 @@ fn run_trial(index: u32, test: &'static Test, capture: bool) -> Result<(), Faile
 
 /// The failure text libtest would print under `---- name stdout ----`: the captured
 /// output, then what nstest knows about the end. `None` when the test passed.
-fn render_failure(outcome: &Outcome, output: String) -> Option<String> {
+fn render_failure(outcome: &Outcome, output: String, test: &Test) -> Option<String> {
     let note = match outcome {
         Outcome::Passed => return None,
         Outcome::Failed { note } => match note {
@@ -142,6 +176,10 @@ fn render_failure(outcome: &Outcome, output: String) -> Option<String> {
             "nstest: the test process was killed by {}{} before reporting a result",
             outcome::signal_name(*signal),
             if *core_dumped { ", core dumped" } else { "" }
+        )),
+        Outcome::TimedOut => Some(format!(
+            "nstest: timed out after {}; the test and every process it started were killed",
+            duration::format_seconds(test.timeout().unwrap_or(0))
         )),
         Outcome::ExitedWithoutReport { code } => Some(format!(
             "nstest: the test process exited with status {code} without reporting a result"
@@ -166,8 +204,8 @@ fn render_failure(outcome: &Outcome, output: String) -> Option<String> {
             end.map_or("did not report how it ended".into(), outcome::describe_end)
         )),
         Outcome::Vanished => Some(
-            "nstest: the sandbox ended without reporting a result or how the test process \
-             ended (was its supervisor killed?)"
+            "nstest: the test's supervisor process was killed before the test ended (did the \
+             test kill its parent?); the test and every process it started were killed"
                 .into(),
         ),
     };
@@ -182,7 +220,7 @@ fn render_failure(outcome: &Outcome, output: String) -> Option<String> {
 }
 
 /// Starts `test` through the fork server and waits until every process of it is gone.
-fn run_sandboxed(index: u32, test: &'static Test, capture: bool) -> Result<(Outcome, String)> {
+fn run_sandboxed(index: u32, test: &'static Test, capture: bool) -> Result<(Outcome, String, u32)> {
     let server = SERVER.get().expect("run_main starts the fork server first");
     let (report_read, report_write) = pipe()?;
     let (exit_read, exit_write) = pipe()?;
@@ -202,13 +240,13 @@ fn run_sandboxed(index: u32, test: &'static Test, capture: bool) -> Result<(Outc
     let exit = ExitFrame::decode(&collected.exit).ok();
     let outcome = outcome::classify(report, exit, test.should_panic);
     let mut text = collected.output.into_text();
-    if let Some(frame) = exit.filter(|f| f.leaked > 0 && outcome != Outcome::Passed) {
+    let leaked = exit.map_or(0, |frame| frame.leaked);
+    if leaked > 0 && outcome != Outcome::Passed {
         text.push_str(&format!(
-            "nstest: killed {} process(es) the test left running\n",
-            frame.leaked
+            "nstest: killed {leaked} process(es) the test left running\n"
         ));
     }
-    Ok((outcome, text))
+    Ok((outcome, text, leaked))
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
@@ -314,6 +352,27 @@ fn keep_up_to(into: &mut Vec<u8>, chunk: &[u8], limit: usize) {
 mod tests {
     use super::*;
 
+    const TEST: Test = Test {
+        module_path: "fixture",
+        fn_name: "t",
+        run: || Ok(()),
+        plan: Plan::hermetic(),
+        timeout_secs: Some(90),
+        ignore: false,
+        should_panic: ShouldPanic::No,
+    };
+
+    #[test]
+    fn a_timeout_names_the_limit_as_it_was_written() {
+        assert_eq!(
+            render_failure(&Outcome::TimedOut, "partial output\n".into(), &TEST).as_deref(),
+            Some(
+                "partial output\nnstest: timed out after 1m30s; the test and every process it \
+                 started were killed"
+            )
+        );
+    }
+
     #[test]
     fn a_panic_note_is_not_repeated_when_the_hook_printed_it() {
         let outcome = Outcome::Failed {
@@ -322,12 +381,12 @@ mod tests {
         let printed =
             "thread 'a' panicked at src/a.rs:1:2:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
         assert_eq!(
-            render_failure(&outcome, printed.into()).as_deref(),
+            render_failure(&outcome, printed.into(), &TEST).as_deref(),
             Some(printed.trim_end())
         );
         // A custom hook that printed nothing: the note carries location and message.
         assert_eq!(
-            render_failure(&outcome, "log line\n".into()).as_deref(),
+            render_failure(&outcome, "log line\n".into(), &TEST).as_deref(),
             Some("log line\npanicked at src/a.rs:1:2:\nboom")
         );
     }
@@ -339,15 +398,19 @@ mod tests {
             core_dumped: false,
         };
         assert_eq!(
-            render_failure(&crashed, String::new()).as_deref(),
+            render_failure(&crashed, String::new(), &TEST).as_deref(),
             Some(
                 "nstest: the test process was killed by SIGSEGV (signal 11) before reporting a result"
             )
         );
         let exited = Outcome::ExitedWithoutReport { code: 3 };
-        assert!(render_failure(&exited, "x".into()).unwrap().ends_with(
-            "x\nnstest: the test process exited with status 3 without reporting a result"
-        ));
-        assert_eq!(render_failure(&Outcome::Passed, "x".into()), None);
+        assert!(
+            render_failure(&exited, "x".into(), &TEST)
+                .unwrap()
+                .ends_with(
+                    "x\nnstest: the test process exited with status 3 without reporting a result"
+                )
+        );
+        assert_eq!(render_failure(&Outcome::Passed, "x".into(), &TEST), None);
     }
 }

@@ -118,6 +118,23 @@ pub(crate) fn own_received_fd(fd: std::os::fd::RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
+/// Opens a pidfd for `pid` (pidfd_open(2), Linux 5.3+): a descriptor that polls readable
+/// once the process has ended, so a parent can wait for a child with a deadline.
+///
+/// # Errors
+///
+/// pidfd_open(2)'s errno (ESRCH: no such process; ENOSYS: kernel older than 5.3).
+pub(crate) fn pidfd_open(pid: nix::unistd::Pid) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes a pid and flags, both plain integers, and returns a new
+    // descriptor or -1; no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just created descriptor `fd` for this call alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as std::os::fd::RawFd) })
+}
+
 /// Closes a descriptor a forked child inherited but does not own as an `OwnedFd` (its
 /// owner lives on in the parent). See close(2).
 ///

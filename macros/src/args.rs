@@ -23,6 +23,8 @@ pub(crate) struct Args {
     pub monotonic: Option<i64>,
     /// Seconds added to CLOCK_BOOTTIME; `Some` when any clock option was given.
     pub boottime: Option<i64>,
+    /// Seconds after which the test and everything it started are killed.
+    pub timeout: Option<u64>,
 }
 
 impl Args {
@@ -128,6 +130,13 @@ fn parse_one(meta: &ParseNestedMeta<'_>, args: &mut Args, seen: &mut Seen) -> sy
             }
             Ok(())
         }
+        "timeout" => {
+            let lit = string_value(meta, &key, "\"10s\"")?;
+            let secs = duration::parse_timeout(&lit.value())
+                .map_err(|why| syn::Error::new(lit.span(), format!("invalid `timeout`: {why}")))?;
+            args.timeout = Some(secs);
+            Ok(())
+        }
         "async" => Err(meta.error("async tests are not supported yet; write a sync `fn`")),
         _ => Err(meta.error(format!(
             "unknown ns_test option `{key}`; expected one of: {KEYS}"
@@ -203,6 +212,9 @@ mod tests {
         assert_eq!((args.monotonic, args.boottime), (Some(-30), Some(86_400)));
         let args = parse(quote!(boottime = "5")).unwrap();
         assert_eq!((args.monotonic, args.boottime), (Some(0), Some(5)));
+        let args = parse(quote!(net, timeout = "1m")).unwrap();
+        assert_eq!(args.timeout, Some(60));
+        assert!(!args.wants_time());
     }
 
     #[test]
@@ -216,6 +228,8 @@ mod tests {
         assert!(err(quote!(time = "1h", boottime = "1h")).contains("conflicts with `time`"));
         assert!(err(quote!(monotonic = "1h", time = "1h")).contains("conflicts with"));
         assert!(err(quote!(hostname = "a b")).contains("invalid hostname"));
+        assert!(err(quote!(timeout = "0s")).contains("longer than zero"));
+        assert!(err(quote!(timeout = "-1m")).contains("longer than zero"));
         assert!(err(quote!(a::b)).contains("unknown ns_test option"));
     }
 

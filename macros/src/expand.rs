@@ -192,6 +192,10 @@ fn registration(function: &ItemFn, args: &Args, attrs: &TestAttrs) -> TokenStrea
         }
         (false, ..) => quote!(::core::option::Option::None),
     };
+    let timeout = match args.timeout {
+        Some(secs) => quote!(::core::option::Option::Some(#secs)),
+        None => quote!(::core::option::Option::None),
+    };
     let ignore = attrs.ignore;
     let should_panic = match &attrs.should_panic {
         None => quote!(::nstest::__private::ShouldPanic::No),
@@ -228,6 +232,7 @@ fn registration(function: &ItemFn, args: &Args, attrs: &TestAttrs) -> TokenStrea
                     hostname: #hostname,
                     time: #time,
                 },
+                timeout_secs: #timeout,
                 ignore: #ignore,
                 should_panic: #should_panic,
             }

@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 mod args;
+#[path = "../../harness/src/duration.rs"]
 mod duration;
 mod expand;
 

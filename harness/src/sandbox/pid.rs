@@ -6,12 +6,17 @@
 //! kills every other process of the namespace. So the test never runs as PID 1: a tiny
 //! init forks it as PID 2, reaps orphans, and when the test ends kills whatever is left.
 
+use std::os::fd::AsFd;
+use std::time::Instant;
+
 use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::protocol::Termination;
+use crate::sys;
 
 /// How a process ended, from its wait status; `None` for stop/continue notifications.
 pub(crate) fn termination(status: WaitStatus) -> Option<Termination> {
@@ -38,6 +43,34 @@ pub(crate) fn reap_until(target: Pid) -> Option<Termination> {
             }
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => return None,
+        }
+    }
+}
+
+/// Waits for the child `target` like [`reap_until`], but gives up at `deadline`: `None`
+/// then means it is still running. Orphans that end meanwhile stay zombies until the
+/// caller reaps the leftovers.
+pub(crate) fn reap_until_deadline(target: Pid, deadline: Option<Instant>) -> Option<Termination> {
+    let Some(deadline) = deadline else {
+        return reap_until(target);
+    };
+    let Ok(pidfd) = sys::pidfd_open(target) else {
+        // No pidfd (kernel before 5.3): wait without a deadline rather than not at all.
+        return reap_until(target);
+    };
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = u16::try_from(left.as_millis().min(u128::from(u16::MAX))).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) if left.is_zero() => return None,
+            Ok(0) | Err(Errno::EINTR) => {}
+            _ => {
+                return match waitpid(target, None) {
+                    Ok(status) => termination(status).or_else(|| reap_until(target)),
+                    Err(_) => None,
+                };
+            }
         }
     }
 }

@@ -1,4 +1,9 @@
-//! Signed durations as the attribute accepts them: `"3600"`, `"+1h30m"`, `"-90s"`, `"2d"`.
+//! Signed durations as nstest accepts them: `"3600"`, `"+1h30m"`, `"-90s"`, `"2d"`.
+//!
+//! One grammar for the attribute's clock offsets and timeouts (parsed at compile time by
+//! `nstest-macros`, which includes this very file with `#[path]`, a proc-macro crate being
+//! unable to export it) and for `NSTEST_TIMEOUT` (parsed by the runner).
+#![allow(dead_code)] // Each of the two crates uses its own part of this file.
 
 /// The kernel rejects time namespace offsets beyond `KTIME_SEC_MAX / 2` seconds, about 146
 /// years (ERANGE from `/proc/self/timens_offsets`, kernel/time/namespace.c).
@@ -71,6 +76,33 @@ pub(crate) fn parse_seconds(text: &str) -> Result<i64, String> {
     Ok(sign * total)
 }
 
+/// Parses a timeout: a duration greater than zero, in whole seconds.
+///
+/// # Errors
+///
+/// A sentence saying what is wrong with `text`.
+pub(crate) fn parse_timeout(text: &str) -> Result<u64, String> {
+    match parse_seconds(text)? {
+        secs if secs > 0 => Ok(secs as u64),
+        _ => Err(format!(
+            "timeout `{text}` must be longer than zero, like \"10s\" or \"2m\""
+        )),
+    }
+}
+
+/// Formats seconds the way they are written: `90` is `1m30s`, `0` is `0s`.
+pub(crate) fn format_seconds(secs: u64) -> String {
+    let mut left = secs;
+    let mut out = String::new();
+    for (unit, size) in [('d', 86_400), ('h', 3_600), ('m', 60), ('s', 1)] {
+        if left >= size {
+            out.push_str(&format!("{}{unit}", left / size));
+            left %= size;
+        }
+    }
+    if out.is_empty() { "0s".to_owned() } else { out }
+}
+
 /// Parses a clock offset and checks it against the kernel's range.
 ///
 /// # Errors
@@ -125,6 +157,25 @@ mod tests {
         ] {
             let err = parse_offset(text).unwrap_err();
             assert!(err.contains(why), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn timeouts_are_positive_and_format_back() {
+        assert_eq!(parse_timeout("10s"), Ok(10));
+        assert_eq!(parse_timeout("+1m30s"), Ok(90));
+        assert!(parse_timeout("0").unwrap_err().contains("longer than zero"));
+        assert!(
+            parse_timeout("-5s")
+                .unwrap_err()
+                .contains("longer than zero")
+        );
+        assert!(parse_timeout("5x").unwrap_err().contains("unknown unit"));
+        for (secs, text) in [(0, "0s"), (10, "10s"), (90, "1m30s"), (86_461, "1d1m1s")] {
+            assert_eq!(format_seconds(secs), text);
+            if secs > 0 {
+                assert_eq!(parse_timeout(text), Ok(secs));
+            }
         }
     }
 
