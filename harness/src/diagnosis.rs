@@ -22,6 +22,8 @@ pub(crate) struct HostFacts {
     pub max_user_namespaces: Option<u64>,
     /// Whether `/proc/self/ns/time` exists (Linux 5.6+ with `CONFIG_TIME_NS`).
     pub time_namespaces: bool,
+    /// The `user.max_*_namespaces` limits that are 0, by sysctl name.
+    pub zero_limits: Vec<String>,
 }
 
 impl HostFacts {
@@ -39,6 +41,11 @@ impl HostFacts {
                 .map(|v| v != 0),
             max_user_namespaces: sysctl("/proc/sys/user/max_user_namespaces"),
             time_namespaces: std::path::Path::new("/proc/self/ns/time").exists(),
+            zero_limits: ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"]
+                .into_iter()
+                .map(|kind| format!("user.max_{kind}_namespaces"))
+                .filter(|name| sysctl(&format!("/proc/sys/{}", name.replace('.', "/"))) == Some(0))
+                .collect(),
         }
     }
 }
@@ -101,6 +108,18 @@ pub(crate) fn diagnose(step: Step, errno: i32, facts: &HostFacts) -> Diagnosis {
         (Step::Unshare, Errno::ENOSPC) if facts.max_user_namespaces == Some(0) => Diagnosis::new(
             "user namespaces are disabled (user.max_user_namespaces = 0)",
             "sudo sysctl -w user.max_user_namespaces=15000",
+        ),
+        (Step::Unshare, Errno::ENOSPC) if !facts.zero_limits.is_empty() => Diagnosis::new(
+            format!(
+                "namespace creation is disabled by {} = 0",
+                facts.zero_limits.join(" = 0, ")
+            ),
+            facts
+                .zero_limits
+                .iter()
+                .map(|name| format!("sudo sysctl -w {name}=15000"))
+                .collect::<Vec<_>>()
+                .join("\n"),
         ),
         (Step::Unshare, Errno::ENOSPC) => Diagnosis::new(
             "a namespace limit is exhausted, or namespaces are nested more than 32 deep",
@@ -223,6 +242,16 @@ mod tests {
                 .fix
                 .contains("max_user_namespaces")
         );
+        let no_time = HostFacts {
+            zero_limits: vec!["user.max_time_namespaces".into()],
+            ..user()
+        };
+        let d = diagnose(Step::Unshare, libc::ENOSPC, &no_time);
+        assert_eq!(
+            d.cause,
+            "namespace creation is disabled by user.max_time_namespaces = 0"
+        );
+        assert_eq!(d.fix, "sudo sysctl -w user.max_time_namespaces=15000");
         let wsl = HostFacts {
             time_namespaces: false,
             ..user()

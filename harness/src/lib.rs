@@ -32,6 +32,8 @@ mod forkserver;
 #[cfg(target_os = "linux")]
 mod outcome;
 #[cfg(target_os = "linux")]
+mod probe;
+#[cfg(target_os = "linux")]
 mod protocol;
 mod registry;
 #[cfg_attr(not(target_os = "linux"), path = "runner_unsupported.rs")]

@@ -4,7 +4,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Mutex, OnceLock};
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -15,21 +15,26 @@ use crate::duration;
 use crate::error::{Error, Result};
 use crate::forkserver::{ForkServer, Request};
 use crate::outcome::{self, Outcome};
+use crate::probe::{self, Missing};
 use crate::protocol::{EXIT_FRAME_LEN, ExitFrame, MAX_REPORT_LEN, REPORT_HEADER_LEN, Report};
-use crate::registry::{self, ShouldPanic, Test};
+use crate::registry::{self, Test};
 use crate::sandbox::Plan;
 
 /// The fork server, shared by all trial threads.
 static SERVER: OnceLock<ForkServer> = OnceLock::new();
-/// The diagnosis the host probe printed before the run, if the probe failed.
-static PROBE_DIAGNOSIS: OnceLock<String> = OnceLock::new();
+/// What the host probe found missing, set before the first test.
+static MISSING: OnceLock<Vec<Missing>> = OnceLock::new();
+/// `NSTEST_UNSUPPORTED=skip`: tests needing what the host lacks are ignored, not failed.
+static SKIP_UNSUPPORTED: OnceLock<bool> = OnceLock::new();
 /// Tests that passed but left processes running, which were killed: `(name, count)`.
 static LEAKED: Mutex<Vec<(String, u32)>> = Mutex::new(Vec::new());
+/// Tests skipped for lack of a capability: `(what is missing, test name)`.
+static SKIPPED: Mutex<Vec<(&'static str, String)>> = Mutex::new(Vec::new());
 
 /// Runs every registered test and exits like libtest: 0 if all passed, 101 otherwise.
 pub fn run_main() -> ! {
     let args = Arguments::from_args();
-    if let Err(message) = registry::read_default_timeout() {
+    if let Err(message) = registry::read_default_timeout().and_then(|()| read_unsupported()) {
         eprintln!("nstest: {message}");
         std::process::exit(101);
     }
@@ -39,51 +44,111 @@ pub fn run_main() -> ! {
         .iter()
         .enumerate()
         .map(|(index, &test)| {
-            Trial::test(test.name(), move || run_trial(index as u32, test, capture))
+            Trial::ignorable_test(test.name(), move || run_trial(index as u32, test, capture))
                 .with_ignored_flag(test.ignore)
         })
         .collect();
-
-    if !args.list {
-        // Everything the selected tests need, tried once before the first test, so a host
-        // that blocks namespaces is diagnosed once rather than in every test.
-        let selected = tests
-            .iter()
-            .zip(&trials)
-            .filter(|(_, trial)| !args.is_filtered_out(trial) && !args.is_ignored(trial))
-            .map(|(test, _)| &test.plan);
-        let probe: &'static Test = Box::leak(Box::new(Test {
-            module_path: "nstest",
-            fn_name: "host_probe",
-            run: || Ok(()),
-            plan: Plan::union(selected),
-            timeout_secs: None,
-            ignore: false,
-            should_panic: ShouldPanic::No,
-        }));
-        let probe_index = tests.len() as u32;
-        let mut served = tests.clone();
-        served.push(probe);
-        match ForkServer::start(served) {
-            Ok(server) => {
-                SERVER.set(server).expect("the fork server is started once");
-            }
-            Err(error) => {
-                eprintln!("nstest: cannot start: {error}");
-                std::process::exit(101);
-            }
-        }
-        probe_host(probe_index, probe);
-    }
     if args.list {
         list(&args, trials)
     }
+
+    // Everything the selected tests need, tried before the first test, so that a host
+    // that blocks namespaces is diagnosed once rather than in every test.
+    let needed = Plan::union(
+        tests
+            .iter()
+            .zip(&trials)
+            .filter(|(_, trial)| !args.is_filtered_out(trial) && !args.is_ignored(trial))
+            .map(|(test, _)| &test.plan),
+    );
+    let probes = probe::probe_tests(needed);
+    let first_probe = tests.len();
+    let served: Vec<&'static Test> = tests.iter().chain(&probes).copied().collect();
+    match ForkServer::start(served) {
+        Ok(server) => {
+            SERVER.set(server).expect("the fork server is started once");
+        }
+        Err(error) => {
+            eprintln!("nstest: cannot start: {error}");
+            std::process::exit(101);
+        }
+    }
+    probe_host(&needed, first_probe, &probes);
+
     let conclusion = libtest_mimic::run(&args, trials);
     if let Some(server) = SERVER.get() {
         server.stop();
     }
     report_leaks();
+    report_skips();
     conclusion.exit()
+}
+
+/// Reads `NSTEST_UNSUPPORTED`: unset or `fail` (the default) fails the tests that need
+/// what the host lacks; `skip` reports them as ignored, with the reason.
+fn read_unsupported() -> std::result::Result<(), String> {
+    let skip = match std::env::var("NSTEST_UNSUPPORTED")
+        .as_deref()
+        .map(str::trim)
+    {
+        Err(_) | Ok("") | Ok("fail") => false,
+        Ok("skip") => true,
+        Ok(other) => {
+            return Err(format!(
+                "NSTEST_UNSUPPORTED={other:?} is not understood; use `fail` (the default) or `skip`"
+            ));
+        }
+    };
+    let _ = SKIP_UNSUPPORTED.set(skip);
+    Ok(())
+}
+
+/// Runs the probe sandboxes and prints, once each, what the host lacks and how to fix it.
+fn probe_host(needed: &Plan, first_probe: usize, probes: &[&'static Test]) {
+    let missing = probe::find_missing(needed, |i| {
+        match run_sandboxed((first_probe + i) as u32, probes[i], true) {
+            Ok((
+                Outcome::SetupFailed {
+                    step,
+                    errno,
+                    detail,
+                },
+                ..,
+            )) => Some((step, errno, detail)),
+            _ => None,
+        }
+    });
+    let skip = SKIP_UNSUPPORTED.get().copied().unwrap_or(false);
+    for m in &missing {
+        eprintln!(
+            "nstest: this host cannot create {}; the tests that need them will {}.\n{}\n",
+            m.kind.name(),
+            if skip {
+                "be skipped (NSTEST_UNSUPPORTED=skip)"
+            } else {
+                "fail (NSTEST_UNSUPPORTED=skip skips them instead)"
+            },
+            m.diagnosis
+        );
+    }
+    let _ = MISSING.set(missing);
+}
+
+/// Says how many tests were skipped for what (`NSTEST_UNSUPPORTED=skip`), on stderr.
+fn report_skips() {
+    let skipped = SKIPPED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut kinds: Vec<&str> = skipped.iter().map(|(kind, _)| *kind).collect();
+    kinds.sort();
+    kinds.dedup();
+    for kind in kinds {
+        let count = skipped.iter().filter(|(k, _)| *k == kind).count();
+        eprintln!(
+            "nstest: skipped {count} test{} that need{} {kind}, which this host cannot create \
+             (NSTEST_UNSUPPORTED=skip)",
+            if count == 1 { "" } else { "s" },
+            if count == 1 { "s" } else { "" },
+        );
+    }
 }
 
 /// `--list`: libtest-mimic prints the `name: test` lines; libtest then ends a pretty list
@@ -121,25 +186,28 @@ fn report_leaks() {
     }
 }
 
-/// Builds the probe's sandbox once; on failure prints the diagnosis to stderr.
-fn probe_host(index: u32, probe: &'static Test) {
-    if let Ok((
-        Outcome::SetupFailed {
-            step,
-            errno,
-            detail,
-        },
-        ..,
-    )) = run_sandboxed(index, probe, true)
-    {
-        let text = diagnosis::diagnose(step, errno, &HostFacts::read()).render(&detail);
-        eprintln!("{text}\n");
-        let _ = PROBE_DIAGNOSIS.set(text);
-    }
-}
-
 /// One trial: the test in its sandbox, rendered for libtest-mimic.
-fn run_trial(index: u32, test: &'static Test, capture: bool) -> Result<(), Failed> {
+fn run_trial(index: u32, test: &'static Test, capture: bool) -> Result<Completion, Failed> {
+    let missing = MISSING.get().map_or(&[][..], Vec::as_slice);
+    if let Some(missing) = probe::missing_for(missing, &test.plan) {
+        if SKIP_UNSUPPORTED.get().copied().unwrap_or(false) {
+            SKIPPED
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((missing.kind.name(), test.name()));
+            return Ok(Completion::ignored_with(format!(
+                "needs {}, which this host cannot create",
+                missing.kind.name()
+            )));
+        }
+        return Err(format!(
+            "nstest: this host cannot create {}: {}\n  (cause and fix: see the diagnosis \
+             printed before the tests ran)",
+            missing.kind.name(),
+            missing.detail
+        )
+        .into());
+    }
     let (outcome, output, leaked) = run_sandboxed(index, test, capture)
         .map_err(|error| Failed::from(format!("nstest: {error}")))?;
     if leaked > 0 && outcome == Outcome::Passed {
@@ -149,7 +217,7 @@ fn run_trial(index: u32, test: &'static Test, capture: bool) -> Result<(), Faile
             .push((test.name(), leaked));
     }
     match render_failure(&outcome, output, test) {
-        None => Ok(()),
+        None => Ok(Completion::Completed),
         Some(message) => Err(message.into()),
     }
 }
@@ -192,13 +260,7 @@ fn render_failure(outcome: &Outcome, output: String, test: &Test) -> Option<Stri
             step,
             errno,
             detail,
-        } => Some(match PROBE_DIAGNOSIS.get() {
-            Some(probe) if probe.contains(detail.as_str()) => format!(
-                "nstest: cannot build the test sandbox: {detail}\n  (cause and fix: see \
-                     the diagnosis printed before the tests ran)"
-            ),
-            _ => diagnosis::diagnose(*step, *errno, &HostFacts::read()).render(detail),
-        }),
+        } => Some(diagnosis::diagnose(*step, *errno, &HostFacts::read()).render(detail)),
         Outcome::BadReport { error, end } => Some(format!(
             "nstest: the test process sent an invalid result ({error}); it {}",
             end.map_or("did not report how it ended".into(), outcome::describe_end)
@@ -351,6 +413,7 @@ fn keep_up_to(into: &mut Vec<u8>, chunk: &[u8], limit: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::ShouldPanic;
 
     const TEST: Test = Test {
         module_path: "fixture",

@@ -34,9 +34,8 @@ fn blocked_user_namespaces_are_diagnosed_once_with_the_fix() {
     );
     assert_eq!(
         r.failure("passes"),
-        "nstest: cannot build the test sandbox: unshare(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWNET|\
-         CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWPID): No space left on device (ENOSPC)\n  \
-         (cause and fix: see the diagnosis printed before the tests ran)"
+        "nstest: this host cannot create user namespaces: unshare(CLONE_NEWUSER): No space \
+         left on device (ENOSPC)\n  (cause and fix: see the diagnosis printed before the tests ran)"
     );
 }
 
@@ -61,5 +60,106 @@ fn a_setup_failure_only_one_test_hits_carries_its_own_diagnosis() {
     assert!(
         text.contains("cause: the clock offset puts CLOCK_MONOTONIC or CLOCK_BOOTTIME below zero"),
         "{text}"
+    );
+}
+
+/// Runs `fixture_kinds` in a user namespace of our own where `user.max_time_namespaces` is
+/// 0, so that only time namespaces are unavailable.
+fn without_time_namespaces(unsupported: &str) -> support::Run {
+    let bin = env!("CARGO_BIN_EXE_fixture_kinds");
+    let script = format!(
+        "echo 0 > /proc/sys/user/max_time_namespaces && NSTEST_UNSUPPORTED={unsupported} exec {bin}"
+    );
+    run(
+        "unshare",
+        &["--user", "--map-root-user", "sh", "-c", &script],
+        &[],
+    )
+}
+
+const TIME_DIAGNOSIS: &str = "nstest: cannot build the test sandbox: \
+    unshare(CLONE_NEWUSER|CLONE_NEWTIME): No space left on device (ENOSPC)\n  \
+    cause: namespace creation is disabled by user.max_time_namespaces = 0\n  \
+    fix:   sudo sysctl -w user.max_time_namespaces=15000\n";
+
+#[test]
+fn a_missing_kind_fails_only_the_tests_that_need_it() {
+    let r = without_time_namespaces("fail");
+    assert_eq!(r.code, Some(101), "{}", r.dump());
+    assert_eq!(r.stderr.matches(TIME_DIAGNOSIS).count(), 1, "{}", r.dump());
+    assert!(r.stderr.starts_with(
+        "nstest: this host cannot create time namespaces; the tests that need them will fail \
+         (NSTEST_UNSUPPORTED=skip skips them instead).\n"
+    ));
+    let outcomes = r.outcomes();
+    for name in [
+        "needs_net",
+        "needs_mount",
+        "needs_uts",
+        "needs_ipc",
+        "needs_pid",
+    ] {
+        assert_eq!(
+            outcomes.get(name).map(String::as_str),
+            Some("ok"),
+            "{}",
+            r.dump()
+        );
+    }
+    for name in ["needs_time", "needs_time_and_the_full_set"] {
+        assert_eq!(
+            outcomes.get(name).map(String::as_str),
+            Some("FAILED"),
+            "{}",
+            r.dump()
+        );
+        assert_eq!(
+            r.failure(name),
+            "nstest: this host cannot create time namespaces: \
+             unshare(CLONE_NEWUSER|CLONE_NEWTIME): No space left on device (ENOSPC)\n  \
+             (cause and fix: see the diagnosis printed before the tests ran)"
+        );
+    }
+}
+
+#[test]
+fn nstest_unsupported_skip_reports_them_as_ignored_with_the_reason() {
+    let r = without_time_namespaces("skip");
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    assert_eq!(r.stderr.matches(TIME_DIAGNOSIS).count(), 1, "{}", r.dump());
+    let outcomes = r.outcomes();
+    for name in ["needs_time", "needs_time_and_the_full_set"] {
+        assert_eq!(
+            outcomes.get(name).map(String::as_str),
+            Some("ignored (needs time namespaces, which this host cannot create)"),
+            "{}",
+            r.dump()
+        );
+    }
+    assert!(
+        r.summary()
+            .starts_with("test result: ok. 5 passed; 0 failed; 2 ignored")
+    );
+    assert!(
+        r.stderr.ends_with(
+            "nstest: skipped 2 tests that need time namespaces, which this host cannot create \
+         (NSTEST_UNSUPPORTED=skip)\n"
+        ),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn a_bad_nstest_unsupported_is_refused() {
+    let r = run(
+        env!("CARGO_BIN_EXE_fixture_kinds"),
+        &[],
+        &[("NSTEST_UNSUPPORTED", "maybe".to_owned())],
+    );
+    assert_eq!(r.code, Some(101));
+    assert_eq!(
+        r.stderr,
+        "nstest: NSTEST_UNSUPPORTED=\"maybe\" is not understood; use `fail` (the default) or `skip`\n"
     );
 }
