@@ -64,21 +64,14 @@ pub fn run_main() -> ! {
     let probes = probe::probe_tests(needed);
     let first_probe = tests.len();
     let served: Vec<&'static Test> = tests.iter().chain(&probes).copied().collect();
-    match ForkServer::start(served) {
-        Ok(server) => {
-            SERVER.set(server).expect("the fork server is started once");
-        }
-        Err(error) => {
-            eprintln!("nstest: cannot start: {error}");
-            std::process::exit(101);
-        }
+    if let Err(error) = start_fork_server(served) {
+        eprintln!("nstest: cannot start: {error}");
+        std::process::exit(101);
     }
     probe_host(&needed, first_probe, &probes);
 
     let conclusion = libtest_mimic::run(&args, trials);
-    if let Some(server) = SERVER.get() {
-        server.stop();
-    }
+    stop_fork_server();
     report_leaks();
     report_skips();
     conclusion.exit()
@@ -105,19 +98,7 @@ fn read_unsupported() -> std::result::Result<(), String> {
 
 /// Runs the probe sandboxes and prints, once each, what the host lacks and how to fix it.
 fn probe_host(needed: &Plan, first_probe: usize, probes: &[&'static Test]) {
-    let missing = probe::find_missing(needed, |i| {
-        match run_sandboxed((first_probe + i) as u32, probes[i], true) {
-            Ok((
-                Outcome::SetupFailed {
-                    step,
-                    errno,
-                    detail,
-                },
-                ..,
-            )) => Some((step, errno, detail)),
-            _ => None,
-        }
-    });
+    let missing = find_missing_with(needed, first_probe, probes);
     let skip = SKIP_UNSUPPORTED.get().copied().unwrap_or(false);
     for m in &missing {
         eprintln!(
@@ -132,6 +113,46 @@ fn probe_host(needed: &Plan, first_probe: usize, probes: &[&'static Test]) {
         );
     }
     let _ = MISSING.set(missing);
+}
+
+/// [`probe::find_missing`] through the running fork server, whose list holds `probes`
+/// from index `first_probe` on.
+pub(crate) fn find_missing_with(
+    needed: &Plan,
+    first_probe: usize,
+    probes: &[&'static Test],
+) -> Vec<Missing> {
+    probe::find_missing(needed, |i| {
+        match run_sandboxed((first_probe + i) as u32, probes[i], true) {
+            Ok((
+                Outcome::SetupFailed {
+                    step,
+                    errno,
+                    detail,
+                },
+                ..,
+            )) => Some((step, errno, detail)),
+            _ => None,
+        }
+    })
+}
+
+/// Starts the fork server with `served`; must be called while single-threaded.
+///
+/// # Errors
+///
+/// When the fork server cannot be started.
+pub(crate) fn start_fork_server(served: Vec<&'static Test>) -> Result<()> {
+    let server = ForkServer::start(served)?;
+    SERVER.set(server).expect("the fork server is started once");
+    Ok(())
+}
+
+/// Stops the fork server, if one was started.
+pub(crate) fn stop_fork_server() {
+    if let Some(server) = SERVER.get() {
+        server.stop();
+    }
 }
 
 /// Says how many tests were skipped for what (`NSTEST_UNSUPPORTED=skip`), on stderr.

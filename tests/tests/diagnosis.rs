@@ -163,3 +163,44 @@ fn a_bad_nstest_unsupported_is_refused() {
         "nstest: NSTEST_UNSUPPORTED=\"maybe\" is not understood; use `fail` (the default) or `skip`\n"
     );
 }
+
+#[test]
+fn doctor_reports_every_kind_and_the_fix_for_what_is_missing() {
+    let doctor = env!("CARGO_BIN_EXE_fixture_doctor");
+    let r = run(doctor, &[], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    for line in [
+        "  user namespaces                    ok\n",
+        "  network namespaces                 ok\n",
+        "  a fresh /proc in a PID namespace   ok\n",
+        "  time namespaces                    ok\n",
+        "\nEverything works: nstest tests can run here, as this user.\n",
+    ] {
+        assert!(r.stdout.contains(line), "{line:?} missing:\n{}", r.dump());
+    }
+    assert!(r.stdout.contains("  kernel "), "{}", r.dump());
+
+    let script = format!("echo 0 > /proc/sys/user/max_time_namespaces && exec {doctor}");
+    let r = run(
+        "unshare",
+        &["--user", "--map-root-user", "sh", "-c", &script],
+        &[],
+    );
+    assert_eq!(r.code, Some(1), "{}", r.dump());
+    assert!(
+        r.stdout
+            .contains("  network namespaces                 ok\n"),
+        "{}",
+        r.dump()
+    );
+    assert!(r.stdout.contains(
+        "  time namespaces                    MISSING\n    nstest: cannot build the test sandbox: \
+         unshare(CLONE_NEWUSER|CLONE_NEWTIME): No space left on device (ENOSPC)\n      \
+         cause: namespace creation is disabled by user.max_time_namespaces = 0\n      \
+         fix:   sudo sysctl -w user.max_time_namespaces=15000\n"
+    ), "{}", r.dump());
+    assert!(
+        r.stdout
+            .contains("  user.max_time_namespaces                       0\n")
+    );
+}

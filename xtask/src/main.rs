@@ -1,4 +1,5 @@
-//! `cargo xtask ci`: what CI runs, runnable by any developer.
+//! `cargo xtask ci`: what CI runs, runnable by any developer; `cargo xtask doctor`: what
+//! this host can sandbox.
 //!
 //! 1. `cargo test --workspace`, the README's command, as the current user.
 //! 2. As root only: every test binary again as the unprivileged user `nstest-ci` (created
@@ -23,11 +24,18 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
-        _ => Err(
-            "usage: cargo xtask ci\n\n  ci    run the README's test command, then (as root) \
-                  the test binaries again as an unprivileged user, as .ci/run does"
-                .to_owned(),
-        ),
+        Some("doctor") => {
+            if nstest::__private::doctor() {
+                Ok(())
+            } else {
+                Err("some namespace kinds are missing (see above)".to_owned())
+            }
+        }
+        _ => Err("usage: cargo xtask ci|doctor\n\n  \
+                  ci      run the README's test command, then (as root) the test binaries \
+                  again as an unprivileged user, as .ci/run does\n  \
+                  doctor  print what this host can sandbox, and how to fix what is missing"
+            .to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

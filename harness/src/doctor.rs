@@ -1,0 +1,120 @@
+//! `cargo xtask doctor`: what this host can sandbox, and the fix for each missing piece.
+//!
+//! It runs the same probe sandboxes as the runner, through the same fork server, so what
+//! it reports is what a test run will meet.
+
+use crate::diagnosis::HostFacts;
+use crate::probe::{self, Kind};
+use crate::runner;
+use crate::sandbox::{Plan, TimeOffsets};
+
+/// Prints the host report; returns whether every namespace kind works. Must be called
+/// while the process is single-threaded (it starts a fork server).
+pub fn doctor() -> bool {
+    let facts = HostFacts::read();
+    let sysctl = |path: &str| {
+        std::fs::read_to_string(path)
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|_| "not present".into())
+    };
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map_or("unknown".to_owned(), |v| v.trim().to_owned())
+    };
+    let uid = nix::unistd::geteuid();
+    println!("nstest doctor: what this host can sandbox\n");
+    let rows = [
+        ("kernel", sysctl("/proc/sys/kernel/osrelease")),
+        (
+            "running as",
+            format!("uid {uid}{}", if facts.root { " (root)" } else { "" }),
+        ),
+        (
+            "seccomp",
+            match field("Seccomp:").as_str() {
+                "0" => "off".to_owned(),
+                "1" => "strict".to_owned(),
+                "2" => "filtered (a container's profile may block unshare)".to_owned(),
+                other => other.to_owned(),
+            },
+        ),
+        ("no_new_privs", field("NoNewPrivs:")),
+        (
+            "kernel.apparmor_restrict_unprivileged_userns",
+            sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"),
+        ),
+        (
+            "kernel.unprivileged_userns_clone",
+            sysctl("/proc/sys/kernel/unprivileged_userns_clone"),
+        ),
+    ];
+    for (name, value) in rows {
+        println!("  {name:<46} {value}");
+    }
+    for kind in ["user", "mnt", "net", "uts", "ipc", "pid", "time", "cgroup"] {
+        let name = format!("user.max_{kind}_namespaces");
+        println!(
+            "  {name:<46} {}",
+            sysctl(&format!("/proc/sys/user/max_{kind}_namespaces"))
+        );
+    }
+
+    let everything = Plan {
+        time: Some(TimeOffsets {
+            monotonic: 0,
+            boottime: 0,
+        }),
+        ..Plan::hermetic()
+    };
+    let probes = probe::probe_tests(everything);
+    if let Err(error) = runner::start_fork_server(probes.clone()) {
+        println!("\nnstest cannot start its fork server: {error}");
+        return false;
+    }
+    let missing = runner::find_missing_with(&everything, 0, &probes);
+    runner::stop_fork_server();
+
+    println!();
+    let kinds = [
+        Kind::User,
+        Kind::Mount,
+        Kind::Net,
+        Kind::Uts,
+        Kind::Ipc,
+        Kind::Pid,
+        Kind::ProcMount,
+        Kind::Time,
+    ];
+    let without_user = missing.iter().any(|m| m.kind == Kind::User);
+    for kind in kinds {
+        match missing.iter().find(|m| m.kind == kind) {
+            Some(m) => println!("  {:<34} MISSING\n{}\n", kind.name(), indent(&m.diagnosis)),
+            None if without_user => {
+                println!("  {:<34} not tried (needs user namespaces)", kind.name())
+            }
+            None => println!("  {:<34} ok", kind.name()),
+        }
+    }
+    if missing.is_empty() {
+        println!("\nEverything works: nstest tests can run here, as this user.");
+        true
+    } else {
+        println!(
+            "\n{} missing: the tests that need {} will fail, or be skipped with \
+             NSTEST_UNSUPPORTED=skip.",
+            missing.len(),
+            if missing.len() == 1 { "it" } else { "them" }
+        );
+        false
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
