@@ -8,7 +8,8 @@ use syn::{LitStr, Token};
 use crate::duration;
 
 /// Every key the attribute accepts, as listed in errors.
-pub(crate) const KEYS: &str = "net, mount, uts, ipc, pid, hostname = \"...\", time = \"...\", boottime = \"...\", monotonic = \"...\"";
+pub(crate) const KEYS: &str = "net, mount, uts, ipc, pid, hostname = \"...\", time = \"...\", \
+     boottime = \"...\", monotonic = \"...\", timeout = \"...\"";
 
 /// The parsed attribute.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -231,6 +232,23 @@ mod tests {
         assert!(err(quote!(timeout = "0s")).contains("longer than zero"));
         assert!(err(quote!(timeout = "-1m")).contains("longer than zero"));
         assert!(err(quote!(a::b)).contains("unknown ns_test option"));
+    }
+
+    #[test]
+    fn every_key_the_error_lists_is_accepted() {
+        for key in KEYS.split(", ") {
+            let attr: TokenStream = match key.split_once(" = ") {
+                Some((name, _)) => format!("{name} = \"1h\"").parse().unwrap(),
+                None => key.parse().unwrap(),
+            };
+            let result = parse(attr);
+            assert!(
+                result.is_ok(),
+                "{key}: {:?}",
+                result.err().map(|e| e.to_string())
+            );
+        }
+        assert!(KEYS.contains("timeout"));
     }
 
     #[test]
