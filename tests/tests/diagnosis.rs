@@ -204,3 +204,46 @@ fn doctor_reports_every_kind_and_the_fix_for_what_is_missing() {
             .contains("  user.max_time_namespaces                       0\n")
     );
 }
+
+#[test]
+fn without_user_namespaces_skip_mode_skips_every_test_and_says_why() {
+    let bin = env!("CARGO_BIN_EXE_fixture_kinds");
+    let script = format!(
+        "echo 0 > /proc/sys/user/max_user_namespaces && NSTEST_UNSUPPORTED=skip exec {bin}"
+    );
+    let r = run(
+        "unshare",
+        &["--user", "--map-root-user", "sh", "-c", &script],
+        &[],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    assert_eq!(
+        r.stderr
+            .matches("cause: user namespaces are disabled (user.max_user_namespaces = 0)")
+            .count(),
+        1,
+        "{}",
+        r.dump()
+    );
+    let outcomes = r.outcomes();
+    assert_eq!(outcomes.len(), 7);
+    assert!(
+        outcomes
+            .values()
+            .all(|o| o == "ignored (needs user namespaces, which this host cannot create)"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        r.summary()
+            .starts_with("test result: ok. 0 passed; 0 failed; 7 ignored")
+    );
+    assert!(
+        r.stderr.ends_with(
+            "nstest: skipped 7 tests that need user namespaces, which this host cannot create \
+         (NSTEST_UNSUPPORTED=skip)\n"
+        ),
+        "{}",
+        r.dump()
+    );
+}
