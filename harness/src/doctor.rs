@@ -78,18 +78,8 @@ pub fn doctor() -> bool {
     runner::stop_fork_server();
 
     println!();
-    let kinds = [
-        Kind::User,
-        Kind::Mount,
-        Kind::Net,
-        Kind::Uts,
-        Kind::Ipc,
-        Kind::Pid,
-        Kind::ProcMount,
-        Kind::Time,
-    ];
     let without_user = missing.iter().any(|m| m.kind == Kind::User);
-    for kind in kinds {
+    for kind in probe::KINDS {
         match missing.iter().find(|m| m.kind == kind) {
             Some(m) => println!("  {:<34} MISSING\n{}\n", kind.name(), indent(&m.diagnosis)),
             None if without_user => {

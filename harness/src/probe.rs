@@ -24,7 +24,8 @@ pub(crate) enum Kind {
     Time,
 }
 
-const KINDS: [Kind; 8] = [
+/// Every capability, in the order they are probed and reported.
+pub(crate) const KINDS: [Kind; 8] = [
     Kind::User,
     Kind::Mount,
     Kind::Net,

@@ -7,16 +7,21 @@ mod support;
 
 use support::run;
 
-#[test]
-fn blocked_user_namespaces_are_diagnosed_once_with_the_fix() {
-    let bin = env!("CARGO_BIN_EXE_fixture_outcomes");
-    let script =
-        format!("echo 0 > /proc/sys/user/max_user_namespaces && exec {bin} --exact passes");
-    let r = run(
+/// Runs `bin` with `envs` inside a user namespace of our own (unshare(1)) in which the
+/// sysctl `user.<limit>` is 0, so that one kind of namespace cannot be created.
+fn with_limit_zero(limit: &str, bin: &str, envs: &str) -> support::Run {
+    let script = format!("echo 0 > /proc/sys/user/{limit} && {envs} exec {bin}");
+    run(
         "unshare",
         &["--user", "--map-root-user", "sh", "-c", &script],
         &[],
-    );
+    )
+}
+
+#[test]
+fn blocked_user_namespaces_are_diagnosed_once_with_the_fix() {
+    let bin = env!("CARGO_BIN_EXE_fixture_outcomes");
+    let r = with_limit_zero("max_user_namespaces", &format!("{bin} --exact passes"), "");
     assert_eq!(r.code, Some(101), "{}", r.dump());
     assert_eq!(
         r.stderr
@@ -67,13 +72,10 @@ fn a_setup_failure_only_one_test_hits_carries_its_own_diagnosis() {
 /// 0, so that only time namespaces are unavailable.
 fn without_time_namespaces(unsupported: &str) -> support::Run {
     let bin = env!("CARGO_BIN_EXE_fixture_kinds");
-    let script = format!(
-        "echo 0 > /proc/sys/user/max_time_namespaces && NSTEST_UNSUPPORTED={unsupported} exec {bin}"
-    );
-    run(
-        "unshare",
-        &["--user", "--map-root-user", "sh", "-c", &script],
-        &[],
+    with_limit_zero(
+        "max_time_namespaces",
+        bin,
+        &format!("NSTEST_UNSUPPORTED={unsupported}"),
     )
 }
 
@@ -180,12 +182,7 @@ fn doctor_reports_every_kind_and_the_fix_for_what_is_missing() {
     }
     assert!(r.stdout.contains("  kernel "), "{}", r.dump());
 
-    let script = format!("echo 0 > /proc/sys/user/max_time_namespaces && exec {doctor}");
-    let r = run(
-        "unshare",
-        &["--user", "--map-root-user", "sh", "-c", &script],
-        &[],
-    );
+    let r = with_limit_zero("max_time_namespaces", doctor, "");
     assert_eq!(r.code, Some(1), "{}", r.dump());
     assert!(
         r.stdout
@@ -208,14 +205,7 @@ fn doctor_reports_every_kind_and_the_fix_for_what_is_missing() {
 #[test]
 fn without_user_namespaces_skip_mode_skips_every_test_and_says_why() {
     let bin = env!("CARGO_BIN_EXE_fixture_kinds");
-    let script = format!(
-        "echo 0 > /proc/sys/user/max_user_namespaces && NSTEST_UNSUPPORTED=skip exec {bin}"
-    );
-    let r = run(
-        "unshare",
-        &["--user", "--map-root-user", "sh", "-c", &script],
-        &[],
-    );
+    let r = with_limit_zero("max_user_namespaces", bin, "NSTEST_UNSUPPORTED=skip");
     assert_eq!(r.code, Some(0), "{}", r.dump());
     assert_eq!(
         r.stderr
