@@ -30,10 +30,59 @@ static SKIP_UNSUPPORTED: OnceLock<bool> = OnceLock::new();
 static LEAKED: Mutex<Vec<(String, u32)>> = Mutex::new(Vec::new());
 /// Tests skipped for lack of a capability: `(what is missing, test name)`.
 static SKIPPED: Mutex<Vec<(&'static str, String)>> = Mutex::new(Vec::new());
+/// With `--show-output`: the captured output of each passing test, `(name, output)`.
+static SUCCESSES: Mutex<Option<Vec<(String, String)>>> = Mutex::new(None);
+
+/// libtest flags that libtest-mimic's parser rejects and nstest does not act on: taken
+/// off the command line (with their value, where they take one) and named once on stderr,
+/// so that tools passing them keep working and nobody is misled.
+const ACCEPTED_NOT_ACTED_ON: &[(&str, bool, &str)] = &[
+    ("--report-time", false, "test times are not reported"),
+    ("--ensure-time", false, "test times are not checked"),
+    ("--shuffle", false, "tests run in name order"),
+    ("--shuffle-seed", true, "tests run in name order"),
+];
+
+/// The command line without the flags of [`ACCEPTED_NOT_ACTED_ON`], and a note per flag.
+fn without_unsupported_flags(args: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let mut kept = Vec::new();
+    let mut notes = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            kept.push(arg);
+            kept.extend(args.by_ref());
+            break;
+        }
+        let name = arg.split_once('=').map_or(arg.as_str(), |(name, _)| name);
+        match ACCEPTED_NOT_ACTED_ON
+            .iter()
+            .find(|(flag, ..)| *flag == name)
+        {
+            Some((flag, takes_value, consequence)) => {
+                if *takes_value && !arg.contains('=') {
+                    args.next();
+                }
+                notes.push(format!(
+                    "nstest: {flag} is accepted but not acted on: {consequence}"
+                ));
+            }
+            None => kept.push(arg),
+        }
+    }
+    (kept, notes)
+}
 
 /// Runs every registered test and exits like libtest: 0 if all passed, 101 otherwise.
 pub fn run_main() -> ! {
-    let args = Arguments::from_args();
+    let (argv, notes) = without_unsupported_flags(std::env::args().collect());
+    let args = Arguments::from_iter(argv);
+    for note in notes {
+        eprintln!("{note}");
+    }
+    if args.show_output && !args.nocapture {
+        *SUCCESSES.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+    }
     if let Err(message) = registry::read_default_timeout().and_then(|()| read_unsupported()) {
         eprintln!("nstest: {message}");
         std::process::exit(101);
@@ -72,6 +121,7 @@ pub fn run_main() -> ! {
 
     let conclusion = libtest_mimic::run(&args, trials);
     stop_fork_server();
+    print_successes();
     report_leaks();
     report_skips();
     conclusion.exit()
@@ -188,6 +238,24 @@ fn list(args: &Arguments, trials: Vec<Trial>) -> ! {
     std::process::exit(0)
 }
 
+/// `--show-output`: the output of passing tests, in libtest's `successes:` format (after
+/// the summary, since libtest-mimic prints its own sections).
+fn print_successes() {
+    let successes = SUCCESSES.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let Some(mut successes) = successes.filter(|s| !s.is_empty()) else {
+        return;
+    };
+    successes.sort();
+    println!("\nsuccesses:\n");
+    for (name, output) in &successes {
+        println!("---- {name} stdout ----\n{output}\n");
+    }
+    println!("\nsuccesses:");
+    for (name, _) in &successes {
+        println!("    {name}");
+    }
+}
+
 /// Says which passing tests left processes behind (failed ones say it in their failure
 /// text). On stderr, so that stdout stays what libtest prints, for the tools that parse it.
 fn report_leaks() {
@@ -236,6 +304,11 @@ fn run_trial(index: u32, test: &'static Test, capture: bool) -> Result<Completio
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push((test.name(), leaked));
+    }
+    if outcome == Outcome::Passed {
+        if let Some(successes) = SUCCESSES.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            successes.push((test.name(), output.trim_end().to_owned()));
+        }
     }
     match render_failure(&outcome, output, test) {
         None => Ok(Completion::Completed),
@@ -445,6 +518,20 @@ mod tests {
         ignore: false,
         should_panic: ShouldPanic::No,
     };
+
+    #[test]
+    fn libtest_only_flags_are_taken_off_with_their_values() {
+        let argv = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
+        let (kept, notes) = without_unsupported_flags(argv(
+            "bin --shuffle-seed 7 --report-time filter --shuffle --shuffle-seed=9 --exact -- --shuffle",
+        ));
+        assert_eq!(kept, argv("bin filter --exact -- --shuffle"));
+        assert_eq!(notes.len(), 4);
+        assert_eq!(
+            notes[1],
+            "nstest: --report-time is accepted but not acted on: test times are not reported"
+        );
+    }
 
     #[test]
     fn a_timeout_names_the_limit_as_it_was_written() {

@@ -283,3 +283,104 @@ fn quiet_color_and_threads_are_honoured() {
         assert_eq!(r.outcomes().len(), 15, "{}", r.dump());
     }
 }
+
+#[test]
+fn show_output_prints_the_output_of_passing_tests() {
+    let r = run(BIN, &["--exact", "passes", "--show-output"], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    assert!(r.stdout.ends_with(
+        "\nsuccesses:\n\n---- passes stdout ----\noutput of a passing test\n\n\nsuccesses:\n    passes\n"
+    ), "{}", r.dump());
+}
+
+#[test]
+fn libtest_flags_nstest_does_not_act_on_are_accepted_and_named() {
+    let r = run(
+        BIN,
+        &[
+            "--report-time",
+            "--shuffle",
+            "--shuffle-seed",
+            "7",
+            "--ensure-time",
+            "-Z",
+            "unstable-options",
+            "--exact",
+            "passes",
+        ],
+        &[],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    assert_eq!(r.outcomes().keys().collect::<Vec<_>>(), ["passes"]);
+    for flag in [
+        "--report-time",
+        "--shuffle",
+        "--shuffle-seed",
+        "--ensure-time",
+    ] {
+        assert!(
+            r.stderr
+                .contains(&format!("nstest: {flag} is accepted but not acted on: ")),
+            "{flag}: {}",
+            r.dump()
+        );
+    }
+}
+
+#[test]
+fn json_output_is_one_libtest_event_per_line() {
+    let r = run(
+        BIN,
+        &["-Z", "unstable-options", "--format", "json", "should_panic"],
+        &[],
+    );
+    assert_eq!(r.code, Some(101), "{}", r.dump());
+    let events: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert_eq!(events[0]["type"], "suite");
+    assert_eq!(events[0]["event"], "started");
+    assert_eq!(events[0]["test_count"], 4);
+    let result = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["type"] == "test" && e["name"] == name && e["event"] != "started")
+            .unwrap_or_else(|| panic!("no result for {name}"))
+            .clone()
+    };
+    assert_eq!(result("should_panic_and_does")["event"], "ok");
+    let failed = result("should_panic_but_passes");
+    assert_eq!(failed["event"], "failed");
+    assert!(
+        failed["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("test did not panic as expected")
+    );
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last["type"].as_str(), last["event"].as_str()),
+        (Some("suite"), Some("failed"))
+    );
+    assert_eq!(
+        (last["passed"].as_u64(), last["failed"].as_u64()),
+        (Some(2), Some(2))
+    );
+}
+
+#[test]
+fn terse_output_is_one_character_per_test() {
+    // With one thread the tests run in name order: ok, FAILED, ok, FAILED.
+    let r = run(
+        BIN,
+        &["--format", "terse", "--test-threads", "1", "should_panic"],
+        &[],
+    );
+    assert!(
+        r.stdout.starts_with("\nrunning 4 tests\n.F.F"),
+        "{}",
+        r.dump()
+    );
+}
