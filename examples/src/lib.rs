@@ -2,12 +2,14 @@
 //! test them hermetically:
 //!
 //! - [`status`]: an HTTP status service that must listen on port 80;
+//! - [`hits`]: an async (axum) service counting hits, also on port 80;
 //! - [`clock`]: uptime, leases and rate limits on CLOCK_BOOTTIME and `Instant`;
 //! - [`spool`]: a record writer that must survive a full disk;
 //! - [`identity`]: a node identity derived from the hostname.
 #![deny(unsafe_code)]
 
 pub mod clock;
+pub mod hits;
 pub mod identity;
 pub mod spool;
 pub mod status;

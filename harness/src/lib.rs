@@ -40,6 +40,7 @@ mod protocol;
 mod registry;
 #[cfg_attr(not(target_os = "linux"), path = "runner_unsupported.rs")]
 mod runner;
+mod runtime;
 mod sandbox;
 #[cfg(target_os = "linux")]
 mod sys;
@@ -66,6 +67,7 @@ pub mod __private {
     pub use crate::doctor::doctor;
     pub use crate::registry::{ShouldPanic, Test, TestReturn};
     pub use crate::runner::run_main;
+    pub use crate::runtime::{Flavor, block_on};
     pub use crate::sandbox::{Plan, TimeOffsets};
     pub use inventory;
 }

@@ -9,10 +9,11 @@ use crate::duration;
 
 /// Every key the attribute accepts, as listed in errors.
 pub(crate) const KEYS: &str = "net, mount, uts, ipc, pid, hostname = \"...\", time = \"...\", \
-     boottime = \"...\", monotonic = \"...\", timeout = \"...\"";
+     boottime = \"...\", monotonic = \"...\", timeout = \"...\", \
+     flavor = \"current_thread\"|\"multi_thread\" (async), worker_threads = N (async)";
 
-/// The parsed attribute.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// The parsed attribute. (Not `PartialEq`: spans have no equality.)
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Args {
     pub net: bool,
     pub mount: bool,
@@ -26,6 +27,10 @@ pub(crate) struct Args {
     pub boottime: Option<i64>,
     /// Seconds after which the test and everything it started are killed.
     pub timeout: Option<u64>,
+    /// `flavor = "multi_thread"` (async tests); `false` is tokio's default, current_thread.
+    pub multi_thread: Option<(bool, proc_macro2::Span)>,
+    /// `worker_threads = N` (async tests with the multi_thread flavor).
+    pub worker_threads: Option<(usize, proc_macro2::Span)>,
 }
 
 impl Args {
@@ -138,7 +143,42 @@ fn parse_one(meta: &ParseNestedMeta<'_>, args: &mut Args, seen: &mut Seen) -> sy
             args.timeout = Some(secs);
             Ok(())
         }
-        "async" => Err(meta.error("async tests are not supported yet; write a sync `fn`")),
+        "flavor" => {
+            let lit = string_value(meta, &key, "\"multi_thread\"")?;
+            let multi = match lit.value().as_str() {
+                "current_thread" => false,
+                "multi_thread" => true,
+                _ => {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "invalid `flavor`: expected \"current_thread\" or \"multi_thread\"",
+                    ));
+                }
+            };
+            args.multi_thread = Some((multi, lit.span()));
+            Ok(())
+        }
+        "worker_threads" => {
+            if !meta.input.peek(Token![=]) {
+                return Err(meta.error("`worker_threads` needs a value: `worker_threads = 2`"));
+            }
+            let lit: syn::LitInt = meta.value()?.parse().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "`worker_threads` takes a number, like `worker_threads = 2`",
+                )
+            })?;
+            match lit.base10_parse::<usize>() {
+                Ok(n) if n > 0 => {
+                    args.worker_threads = Some((n, lit.span()));
+                    Ok(())
+                }
+                _ => Err(syn::Error::new(
+                    lit.span(),
+                    "invalid `worker_threads`: expected a number greater than zero",
+                )),
+            }
+        }
         _ => Err(meta.error(format!(
             "unknown ns_test option `{key}`; expected one of: {KEYS}"
         ))),
@@ -238,6 +278,8 @@ mod tests {
     fn every_key_the_error_lists_is_accepted() {
         for key in KEYS.split(", ") {
             let attr: TokenStream = match key.split_once(" = ") {
+                Some(("flavor", _)) => "flavor = \"multi_thread\"".parse().unwrap(),
+                Some(("worker_threads", _)) => "worker_threads = 2".parse().unwrap(),
                 Some((name, _)) => format!("{name} = \"1h\"").parse().unwrap(),
                 None => key.parse().unwrap(),
             };

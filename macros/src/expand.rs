@@ -29,6 +29,7 @@ pub(crate) fn ns_test(attr: TokenStream, item: TokenStream) -> TokenStream {
     });
     let test_attrs = take_test_attributes(&mut function.attrs, &mut errors);
     check_signature(&function, &test_attrs, &mut errors);
+    check_runtime_options(&function, &args, &mut errors);
 
     if let Some(error) = combine(errors) {
         let error = error.to_compile_error();
@@ -106,13 +107,6 @@ fn parse_should_panic(attr: &Attribute) -> syn::Result<Option<LitStr>> {
 
 fn check_signature(function: &ItemFn, attrs: &TestAttrs, errors: &mut Vec<syn::Error>) {
     let sig = &function.sig;
-    if let Some(token) = &sig.asyncness {
-        errors.push(syn::Error::new_spanned(
-            token,
-            "async tests are not supported yet: write a sync `fn` and build a runtime \
-             inside it (e.g. `tokio::runtime::Runtime::new()?.block_on(...)`)",
-        ));
-    }
     if !sig.inputs.is_empty() {
         errors.push(syn::Error::new_spanned(
             &sig.inputs,
@@ -151,6 +145,32 @@ fn check_signature(function: &ItemFn, attrs: &TestAttrs, errors: &mut Vec<syn::E
             );
             e.combine(syn::Error::new_spanned(attr, "#[should_panic] given here"));
             errors.push(e);
+        }
+    }
+}
+
+/// `flavor` and `worker_threads` only mean something for an `async fn`, and
+/// `worker_threads` only with the multi_thread flavor, as with `#[tokio::test]`.
+fn check_runtime_options(function: &ItemFn, args: &Args, errors: &mut Vec<syn::Error>) {
+    let is_async = function.sig.asyncness.is_some();
+    for (name, span) in [
+        ("flavor", args.multi_thread.map(|(_, s)| s)),
+        ("worker_threads", args.worker_threads.map(|(_, s)| s)),
+    ] {
+        if let (Some(span), false) = (span, is_async) {
+            errors.push(syn::Error::new(
+                span,
+                format!("`{name}` is for `async fn` tests, which run on a tokio runtime"),
+            ));
+        }
+    }
+    if let (Some((_, span)), Some((false, _)) | None) = (args.worker_threads, args.multi_thread) {
+        if is_async {
+            errors.push(syn::Error::new(
+                span,
+                "`worker_threads` needs `flavor = \"multi_thread\"` (the current_thread flavor \
+                 runs everything on the test's thread)",
+            ));
         }
     }
 }
@@ -209,8 +229,27 @@ fn registration(function: &ItemFn, args: &Args, attrs: &TestAttrs) -> TokenStrea
         ReturnType::Type(_, ty) => ty.span(),
         ReturnType::Default => ident.span(),
     };
+    let value = match &function.sig.asyncness {
+        // Spanned at `async`, so a missing `tokio` feature is reported at the test.
+        Some(token) => {
+            let flavor = match (args.multi_thread, args.worker_threads) {
+                (Some((true, _)), workers) => {
+                    let workers = match workers {
+                        Some((n, _)) => quote!(::core::option::Option::Some(#n)),
+                        None => quote!(::core::option::Option::None),
+                    };
+                    quote!(::nstest::__private::Flavor::MultiThread { worker_threads: #workers })
+                }
+                _ => quote!(::nstest::__private::Flavor::CurrentThread),
+            };
+            quote_spanned! {token.span=>
+                ::nstest::__private::block_on(#flavor, #ident())
+            }
+        }
+        None => quote_spanned!(return_span=> #ident()),
+    };
     let call = quote_spanned! {return_span=>
-        ::nstest::__private::TestReturn::into_test_result(#ident())
+        ::nstest::__private::TestReturn::into_test_result(#value)
     };
     quote! {
         ::nstest::__private::inventory::submit! {
@@ -316,14 +355,52 @@ mod tests {
     }
 
     #[test]
+    fn async_tests_run_on_the_runtime_they_ask_for() {
+        let out = expand(
+            quote!(net),
+            quote!(
+                async fn t() {}
+            ),
+        );
+        assert!(
+            out.contains("block_on (:: nstest :: __private :: Flavor :: CurrentThread , t ())"),
+            "{out}"
+        );
+        let out = expand(
+            quote!(flavor = "multi_thread", worker_threads = 2),
+            quote!(
+                async fn t() {}
+            ),
+        );
+        assert!(out.contains("Flavor :: MultiThread { worker_threads : :: core :: option :: Option :: Some (2usize) }"), "{out}");
+        let out = expand(
+            quote!(worker_threads = 2),
+            quote!(
+                async fn t() {}
+            ),
+        );
+        assert!(
+            out.contains("needs `flavor = \\\"multi_thread\\\"`"),
+            "{out}"
+        );
+        let out = expand(
+            quote!(flavor = "multi_thread"),
+            quote!(
+                fn t() {}
+            ),
+        );
+        assert!(out.contains("`flavor` is for `async fn` tests"), "{out}");
+    }
+
+    #[test]
     fn errors_keep_the_function_and_add_compile_errors() {
         let out = expand(
             quote!(bogus),
             quote!(
-                async fn t(x: u8) {}
+                fn t<T>(x: u8) {}
             ),
         );
-        assert!(out.contains("async fn t (x : u8) { }"), "{out}");
+        assert!(out.contains("fn t < T > (x : u8) { }"), "{out}");
         assert_eq!(out.matches("compile_error").count(), 3, "{out}");
         assert!(!out.contains("inventory"), "{out}");
     }
