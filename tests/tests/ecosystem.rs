@@ -88,7 +88,11 @@ fn nextest_and_cargo_test_agree_on_every_outcome() {
         })
         .filter(|(_, outcome)| outcome != "ignored")
         .collect();
-    assert_eq!(libtest.len(), 7, "{}", t.dump());
+    assert_eq!(libtest.len(), 8, "{}", t.dump());
+    assert_eq!(
+        libtest.get("async_echo_on_port_80").map(String::as_str),
+        Some("PASS")
+    );
 
     let n = nextest(&["--no-fail-fast"], &[]);
     assert_eq!(n.code, Some(100), "{}", n.dump());
@@ -96,7 +100,7 @@ fn nextest_and_cargo_test_agree_on_every_outcome() {
     assert!(n.stderr.contains("PASS") && n.stderr.contains("nextest-fixture::plain plain_passes"));
     assert!(
         n.stderr
-            .contains("8 tests run: 6 passed, 2 failed, 3 skipped"),
+            .contains("9 tests run: 7 passed, 2 failed, 3 skipped"),
         "{}",
         n.dump()
     );
@@ -204,7 +208,7 @@ fn an_archive_runs_on_a_copy_of_the_crate() {
         "{}",
         n.dump()
     );
-    assert_eq!(outcomes.len(), 7, "{}", n.dump());
+    assert_eq!(outcomes.len(), 8, "{}", n.dump());
 }
 
 #[test]
@@ -277,7 +281,7 @@ fn rust_analyzers_run_test_command_runs_exactly_that_test() {
     );
     assert!(
         t.summary().starts_with(
-            "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 9 filtered out"
+            "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 10 filtered out"
         ),
         "{}",
         t.dump()

@@ -35,6 +35,24 @@ fn ignored_fails() {
     panic!("ignored, and failing when run");
 }
 
+#[ns_test(net)]
+async fn async_echo_on_port_80() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:80").await.unwrap();
+    let server = tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4];
+        conn.read_exact(&mut buf).await.unwrap();
+        conn.write_all(&buf).await.unwrap();
+    });
+    let mut client = tokio::net::TcpStream::connect("127.0.0.1:80").await.unwrap();
+    client.write_all(b"ping").await.unwrap();
+    let mut echoed = [0u8; 4];
+    client.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"ping");
+    server.await.unwrap();
+}
+
 mod module {
     #[nstest::ns_test(time = "+1h")]
     fn in_a_module() {}
