@@ -8,13 +8,15 @@ use syn::{LitStr, Token};
 use crate::duration;
 
 /// Every key the attribute accepts, as listed in errors.
-pub(crate) const KEYS: &str = "net, mount, uts, ipc, pid, hostname = \"...\", time = \"...\", \
+pub(crate) const KEYS: &str = "user, net, mount, uts, ipc, pid, hostname = \"...\", time = \"...\", \
      boottime = \"...\", monotonic = \"...\", timeout = \"...\", \
      flavor = \"current_thread\"|\"multi_thread\" (async), worker_threads = N (async)";
 
 /// The parsed attribute. (Not `PartialEq`: spans have no equality.)
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Args {
+    /// `user`: only the user namespace (which every test gets).
+    pub user: bool,
     pub net: bool,
     pub mount: bool,
     pub uts: bool,
@@ -37,7 +39,7 @@ impl Args {
     /// Whether the attribute named a namespace kind. If it did not, the test gets the full
     /// hermetic set; settings (`hostname`, clock offsets) add their namespace either way.
     pub(crate) fn names_a_kind(&self) -> bool {
-        self.net || self.mount || self.uts || self.ipc || self.pid
+        self.user || self.net || self.mount || self.uts || self.ipc || self.pid
     }
 
     /// Whether a time namespace is needed.
@@ -96,6 +98,7 @@ fn parse_one(meta: &ParseNestedMeta<'_>, args: &mut Args, seen: &mut Seen) -> sy
         Ok(())
     };
     match key.as_str() {
+        "user" => flag(&mut args.user),
         "net" => flag(&mut args.net),
         "mount" => flag(&mut args.mount),
         "uts" => flag(&mut args.uts),
@@ -260,7 +263,10 @@ mod tests {
 
     #[test]
     fn bad_input_names_what_is_accepted() {
-        assert!(err(quote!(nett)).contains("unknown ns_test option `nett`; expected one of: net,"));
+        assert!(
+            err(quote!(nett))
+                .contains("unknown ns_test option `nett`; expected one of: user, net,")
+        );
         assert_eq!(err(quote!(net, net)), "duplicate ns_test option `net`");
         assert!(err(quote!(net = true)).contains("takes no value"));
         assert!(err(quote!(time = "+1x")).contains("unknown unit `x`"));

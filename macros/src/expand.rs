@@ -334,6 +334,27 @@ mod tests {
     }
 
     #[test]
+    fn user_alone_asks_for_only_the_user_namespace() {
+        let out = expand(
+            quote!(user),
+            quote!(
+                fn t() {}
+            ),
+        );
+        assert!(
+            out.contains("net : false , mount : false , uts : false , ipc : false , pid : false"),
+            "{out}"
+        );
+        let out = expand(
+            quote!(user, net),
+            quote!(
+                fn t() {}
+            ),
+        );
+        assert!(out.contains("net : true , mount : false"), "{out}");
+    }
+
+    #[test]
     fn test_attributes_are_taken_off_the_function() {
         let out = expand(
             quote!(),
