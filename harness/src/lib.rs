@@ -66,7 +66,7 @@ pub mod __private {
     #[cfg(target_os = "linux")]
     pub use crate::doctor::doctor;
     pub use crate::registry::{ShouldPanic, Test, TestReturn};
-    pub use crate::runner::run_main;
+    pub use crate::runner::{run_main, run_main_then};
     pub use crate::runtime::{Flavor, block_on};
     pub use crate::sandbox::{Plan, TimeOffsets};
     pub use inventory;

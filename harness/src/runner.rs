@@ -75,6 +75,13 @@ fn without_unsupported_flags(args: Vec<String>) -> (Vec<String>, Vec<String>) {
 
 /// Runs every registered test and exits like libtest: 0 if all passed, 101 otherwise.
 pub fn run_main() -> ! {
+    run_main_then(|| {})
+}
+
+/// [`run_main`], calling `in_runner` in the runner process once the fork server is
+/// running, before the first test. The benchmark uses it to grow the runner and show that
+/// per-test cost does not grow with it; tests never see anything it does.
+pub fn run_main_then(in_runner: fn()) -> ! {
     let (argv, notes) = without_unsupported_flags(std::env::args().collect());
     let args = Arguments::from_iter(argv);
     for note in notes {
@@ -118,6 +125,7 @@ pub fn run_main() -> ! {
         std::process::exit(101);
     }
     probe_host(&needed, first_probe, &probes);
+    in_runner();
 
     let conclusion = libtest_mimic::run(&args, trials);
     stop_fork_server();

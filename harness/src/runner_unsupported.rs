@@ -7,6 +7,12 @@ use crate::registry;
 
 /// Runs (that is, refuses) every registered test and exits like libtest.
 pub fn run_main() -> ! {
+    run_main_then(|| {})
+}
+
+/// [`run_main`], calling `in_runner` first.
+pub fn run_main_then(in_runner: fn()) -> ! {
+    in_runner();
     let args = Arguments::from_args();
     let trials = registry::all_tests()
         .into_iter()

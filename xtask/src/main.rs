@@ -9,6 +9,8 @@
 //!    are left out of this pass: it lives in root's home.
 #![deny(unsafe_code)]
 
+mod bench;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
@@ -24,6 +26,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("bench") => bench::bench(&workspace_root()),
+        Some("bench-rss") => bench::rss_of(&args[1..]),
         Some("doctor") => {
             if nstest::__private::doctor() {
                 Ok(())
@@ -31,10 +35,11 @@ fn main() -> ExitCode {
                 Err("some namespace kinds are missing (see above)".to_owned())
             }
         }
-        _ => Err("usage: cargo xtask ci|doctor\n\n  \
+        _ => Err("usage: cargo xtask ci|doctor|bench\n\n  \
                   ci      run the README's test command, then (as root) the test binaries \
                   again as an unprivileged user, as .ci/run does\n  \
-                  doctor  print what this host can sandbox, and how to fix what is missing"
+                  doctor  print what this host can sandbox, and how to fix what is missing\n  \
+                  bench   measure per-test isolation cost against the floor and the anchors"
             .to_owned()),
     };
     match result {
@@ -46,11 +51,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn ci() -> Result<(), String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The workspace's root directory.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace")
-        .to_owned();
+        .to_owned()
+}
+
+fn ci() -> Result<(), String> {
+    let root = workspace_root();
     let uid = current_uid()?;
     // As root, build where the unprivileged user can read: a clone under /root is not.
     let target = (uid == 0).then(|| PathBuf::from("/tmp/nstest-ci/target"));

@@ -1,0 +1,341 @@
+//! `cargo xtask bench`: per-test isolation cost, side by side, in one run on one machine.
+//!
+//! Builds `xtask/bench-fixture` (release) and measures, as medians over repeated runs:
+//! the floor (raw system calls, no harness), nstest per mode and thread count, the anchors
+//! (libtest in-process, nextest, rusty-fork), flatness (a runner holding 1 GiB), port
+//! contention (serial_test against nstest) and the runner's peak memory for 10,000 tests.
+//! Prints a table with ratios and writes it to `target/bench/bench.md`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// Trivial tests per mode, as `bench-fixture/build.rs` generates them.
+const N: f64 = 1000.0;
+/// The nstest modes, as modules of the `modes` target.
+const MODES: [&str; 4] = ["user", "net", "full", "full_time"];
+
+/// Runs the benchmark.
+pub fn bench(workspace: &Path) -> Result<(), String> {
+    let reps: usize = std::env::var("NSTEST_BENCH_REPS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let fixture = workspace.join("xtask/bench-fixture");
+    let target = workspace.join("target/bench");
+    println!("building the benchmark fixture (release)...");
+    let exes = build(&fixture, &target)?;
+    let exe = |name: &str| -> Result<&PathBuf, String> {
+        exes.get(name)
+            .ok_or_else(|| format!("the fixture has no test target {name}"))
+    };
+    let floor = target.join("release/floor");
+    let threads = [1usize, cores()];
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut note = |name: String, value: String| {
+        println!("  {name:<48} {value}");
+        rows.push((name, value));
+    };
+
+    println!("measuring, median of {reps} runs each (N = {N} trivial tests)...");
+    let mut floor_ms = BTreeMap::new();
+    for mode in MODES {
+        for &t in &threads {
+            let ms = median(reps, || {
+                let out = run_capture(Command::new(&floor).args([mode, "1000", &t.to_string()]))?;
+                out.trim()
+                    .parse::<f64>()
+                    .map_err(|e| format!("floor printed {out:?}: {e}"))
+            })?;
+            floor_ms.insert((mode, t), ms);
+            note(
+                format!("floor, {mode}, {t} worker(s): ms per sandbox"),
+                fmt(ms),
+            );
+        }
+    }
+    let mut baseline = BTreeMap::new();
+    for &t in &threads {
+        let wall = median(reps, || {
+            wall_ms(Command::new(exe("plain")?).args(test_args(t)))
+        })?;
+        baseline.insert(t, wall);
+        note(
+            format!("libtest in-process, {t} thread(s): ms per test"),
+            fmt(wall / N),
+        );
+    }
+    let mut nstest_ms = BTreeMap::new();
+    for mode in MODES {
+        for &t in &threads {
+            let filter = format!("{mode}::");
+            let wall = median(reps, || {
+                wall_ms(Command::new(exe("modes")?).arg(&filter).args(test_args(t)))
+            })?;
+            let per_test = (wall - baseline[&t]) / N;
+            nstest_ms.insert((mode, t), per_test);
+            note(
+                format!("nstest, {mode}, {t} thread(s): ms per test"),
+                fmt(per_test),
+            );
+        }
+    }
+    let nextest_ms = median(reps, || {
+        let manifest = fixture.join("Cargo.toml");
+        let nextest = |extra: &[&str]| {
+            let mut c = Command::new(cargo());
+            c.args(["nextest", "run", "--release", "--manifest-path"])
+                .arg(&manifest)
+                .args(["--test", "plain", "--no-tests=pass"])
+                .args(extra)
+                .env("CARGO_TARGET_DIR", &target);
+            wall_ms(&mut c)
+        };
+        let empty = nextest(&["-E", "none()"])?;
+        Ok((nextest(&[])? - empty) / N)
+    })?;
+    note(
+        format!(
+            "nextest, process per test, {} threads: ms per test",
+            cores()
+        ),
+        fmt(nextest_ms),
+    );
+    let t = cores();
+    let fork_ms = median(reps, || {
+        Ok((wall_ms(Command::new(exe("forked")?).args(test_args(t)))? - baseline[&t]) / N)
+    })?;
+    note(
+        format!("rusty-fork, {t} threads: ms per test"),
+        fmt(fork_ms),
+    );
+    // Flatness compares like with like: each side minus the same binary's run of no test,
+    // so that touching (and, at exit, unmapping) the 1 GiB is not counted per test.
+    let flat_ms = median(reps, || per_test_vs_empty(exe("modes")?, "full::"))?;
+    let loaded_ms = median(reps, || per_test_vs_empty(exe("ballast")?, "full::"))?;
+    note(
+        "nstest, full, 1 thread, runner flat: ms per test (vs empty run)".into(),
+        fmt(flat_ms),
+    );
+    note(
+        "nstest, full, 1 thread, runner holding 1 GiB: ms per test (vs empty run)".into(),
+        fmt(loaded_ms),
+    );
+    let serial_ms = median(reps, || wall_ms(&mut Command::new(exe("ports_serial")?)))?;
+    let ports_ms = median(reps, || wall_ms(&mut Command::new(exe("ports_nstest")?)))?;
+    note(
+        "16 tests holding :8080, serial_test: ms".into(),
+        fmt(serial_ms),
+    );
+    note(
+        "16 tests holding :8080, nstest(net): ms".into(),
+        fmt(ports_ms),
+    );
+    let rss_kib = peak_rss_kib(exe("scale")?, &test_args(t))?;
+    note(
+        "runner peak memory, 10,000 tests: MiB".into(),
+        fmt(rss_kib as f64 / 1024.0),
+    );
+
+    let full = nstest_ms[&("full", 1)];
+    let ratios = [
+        (
+            "nstest / floor, full set, 1 thread (target <= 1.3)",
+            full / floor_ms[&("full", 1)],
+        ),
+        (
+            "nstest / floor, full set + time, 1 thread",
+            nstest_ms[&("full_time", 1)] / floor_ms[&("full_time", 1)],
+        ),
+        (
+            "nstest(net) / nextest (target < 1)",
+            nstest_ms[&("net", t)] / nextest_ms,
+        ),
+        (
+            "nstest(net) / rusty-fork (target < 1)",
+            nstest_ms[&("net", t)] / fork_ms,
+        ),
+        (
+            "loaded / flat, full set (target <= 1.2)",
+            loaded_ms / flat_ms,
+        ),
+        (
+            "serial_test / nstest, port contention",
+            serial_ms / ports_ms,
+        ),
+        (
+            "nstest scaling 1 -> N threads, full set",
+            full / nstest_ms[&("full", t)],
+        ),
+        (
+            "floor scaling 1 -> N workers, full set",
+            floor_ms[&("full", 1)] / floor_ms[&("full", t)],
+        ),
+    ];
+    println!("\nratios:");
+    for (name, value) in ratios {
+        println!("  {name:<52} {value:.2}");
+    }
+    let report = markdown(&rows, &ratios, reps);
+    std::fs::create_dir_all(&target).map_err(|e| e.to_string())?;
+    let path = target.join("bench.md");
+    std::fs::write(&path, report).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("\nwritten to {}", path.display());
+    Ok(())
+}
+
+/// (wall time of `filter`'s tests - wall time of a run selecting no test) / N, one thread.
+fn per_test_vs_empty(exe: &Path, filter: &str) -> Result<f64, String> {
+    let all = wall_ms(Command::new(exe).arg(filter).args(test_args(1)))?;
+    let none = wall_ms(
+        Command::new(exe)
+            .args(["--exact", "no_such_test"])
+            .args(test_args(1)),
+    )?;
+    Ok((all - none) / N)
+}
+
+fn test_args(threads: usize) -> Vec<String> {
+    vec!["-q".into(), "--test-threads".into(), threads.to_string()]
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+fn fmt(value: f64) -> String {
+    format!("{value:.3}")
+}
+
+/// The median of `reps` measurements.
+fn median(reps: usize, mut measure: impl FnMut() -> Result<f64, String>) -> Result<f64, String> {
+    let mut values = (0..reps.max(1))
+        .map(|_| measure())
+        .collect::<Result<Vec<f64>, String>>()?;
+    values.sort_by(|a, b| a.total_cmp(b));
+    Ok(values[values.len() / 2])
+}
+
+/// Wall time of a command that must succeed, in ms.
+fn wall_ms(command: &mut Command) -> Result<f64, String> {
+    let start = Instant::now();
+    let status = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("{command:?}: {e}"))?;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    if status.success() {
+        Ok(ms)
+    } else {
+        Err(format!("{command:?} failed: {status}"))
+    }
+}
+
+fn run_capture(command: &mut Command) -> Result<String, String> {
+    let out = command.output().map_err(|e| format!("{command:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{command:?} failed: {}", out.status));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Peak RSS of a run, from a helper process whose only child it is (so that
+/// `RUSAGE_CHILDREN` is that run's, and its descendants').
+fn peak_rss_kib(exe: &Path, args: &[String]) -> Result<i64, String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = run_capture(Command::new(me).arg("bench-rss").arg(exe).args(args))?;
+    out.trim()
+        .parse()
+        .map_err(|e| format!("bench-rss printed {out:?}: {e}"))
+}
+
+/// `xtask bench-rss CMD ARGS...`: runs the command and prints the peak RSS in KiB.
+pub fn rss_of(args: &[String]) -> Result<(), String> {
+    let (exe, rest) = args.split_first().ok_or("bench-rss needs a command")?;
+    wall_ms(Command::new(exe).args(rest))?;
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .map_err(|e| e.to_string())?;
+    println!("{}", usage.max_rss());
+    Ok(())
+}
+
+/// Builds the fixture; returns each test target's executable by name.
+fn build(fixture: &Path, target: &Path) -> Result<BTreeMap<String, PathBuf>, String> {
+    let status = Command::new(cargo())
+        .args(["build", "--release", "--bin", "floor"])
+        .current_dir(fixture)
+        .env("CARGO_TARGET_DIR", target)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err("building the floor failed".into());
+    }
+    let out = Command::new(cargo())
+        .args(["test", "--release", "--no-run", "--message-format=json"])
+        .current_dir(fixture)
+        .env("CARGO_TARGET_DIR", target)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err("building the benchmark fixture failed".into());
+    }
+    let mut exes = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if let (Some(exe), Some(name)) = (
+            message["executable"].as_str(),
+            message["target"]["name"].as_str(),
+        ) {
+            exes.insert(name.to_owned(), PathBuf::from(exe));
+        }
+    }
+    Ok(exes)
+}
+
+/// The machine, as the report describes it.
+fn machine() -> String {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_default();
+    format!(
+        "{} cores ({cpu}), Linux {}, uid {uid}",
+        cores(),
+        kernel.trim()
+    )
+}
+
+fn markdown(rows: &[(String, String)], ratios: &[(&str, f64)], reps: usize) -> String {
+    let mut out = format!(
+        "Machine: {}. Medians of {reps} runs; N = {N} trivial tests per row. Per-test \
+         overhead = (wall time of the run - libtest's in-process run) / N (nextest: minus its \
+         own run of no test).\n\n| measurement | value |\n|---|---|\n",
+        machine()
+    );
+    for (name, value) in rows {
+        out.push_str(&format!("| {name} | {value} |\n"));
+    }
+    out.push_str("\n| ratio | value |\n|---|---|\n");
+    for (name, value) in ratios {
+        out.push_str(&format!("| {name} | {value:.2} |\n"));
+    }
+    out
+}
