@@ -102,9 +102,6 @@ pub(crate) fn supervise(test: &'static Test, channels: Channels) -> ! {
 /// The supervisor's own setup before any namespace exists.
 fn prepare_supervisor(test: &'static Test) -> Result<()> {
     let sys_error = |call| move |source| Error::Sys { call, source };
-    // The fork server ignores SIGCHLD to auto-reap supervisors; waitpid here needs the
-    // default back, or it would fail with ECHILD (sigaction(2)).
-    sys::set_sigchld_ignored(false).map_err(sys_error("sigaction(SIGCHLD, SIG_DFL)"))?;
     die_with_parent()?;
     // As a subreaper, orphans of the test (daemons, double forks) are re-parented here
     // instead of to the host's init, so they can be found and killed (prctl(2)).

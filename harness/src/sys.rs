@@ -11,14 +11,14 @@
 //!    allocate, lock and print freely; nothing in this crate forks a multithreaded process.
 //! 2. Every raw pointer handed to the kernel points to a live, correctly sized value on the
 //!    caller's stack for the whole call.
-//! 3. Signal dispositions are only set to `SIG_IGN` or `SIG_DFL`, never to a Rust handler,
-//!    so no Rust code ever runs in signal context.
+//! 3. No signal handler is ever installed: the fork server takes its signals through a
+//!    signalfd, and every other process leaves dispositions at their defaults, so no Rust
+//!    code ever runs in signal context.
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::sys::signal::{SigHandler, Signal};
 use nix::unistd::ForkResult;
 
 /// Forks the calling process. See fork(2): <https://man7.org/linux/man-pages/man2/fork.2.html>.
@@ -41,24 +41,6 @@ pub(crate) fn fork() -> Result<ForkResult, Errno> {
 pub(crate) fn exit_now(code: i32) -> ! {
     // SAFETY: _exit has no preconditions; it never returns.
     unsafe { libc::_exit(code) }
-}
-
-/// Sets the disposition of SIGCHLD: `ignore = true` makes the kernel reap children
-/// automatically (no zombies), `false` restores the default so `waitpid` sees them.
-/// See sigaction(2), "SIGCHLD ... SIG_IGN": <https://man7.org/linux/man-pages/man2/sigaction.2.html>.
-///
-/// # Errors
-///
-/// The errno of sigaction(2) (not expected for SIGCHLD).
-pub(crate) fn set_sigchld_ignored(ignore: bool) -> Result<(), Errno> {
-    let handler = if ignore {
-        SigHandler::SigIgn
-    } else {
-        SigHandler::SigDfl
-    };
-    // SAFETY: the handler is SIG_IGN or SIG_DFL, never a function (rule 3), so no code can
-    // run in signal context.
-    unsafe { nix::sys::signal::signal(Signal::SIGCHLD, handler) }.map(drop)
 }
 
 /// Brings the interface `lo` of the caller's network namespace up with the
