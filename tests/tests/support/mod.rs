@@ -112,8 +112,8 @@ impl Run {
     }
 }
 
-/// Processes whose command line contains `marker`.
-pub fn processes_with(marker: &str) -> Vec<String> {
+/// The file `file` (e.g. `cmdline`, `stat`) of every process, read as bytes.
+fn each_process(file: &str) -> Vec<Vec<u8>> {
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok())
@@ -122,7 +122,14 @@ pub fn processes_with(marker: &str) -> Vec<String> {
                 .to_str()
                 .is_some_and(|n| n.parse::<u32>().is_ok())
         })
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter_map(|e| std::fs::read(e.path().join(file)).ok())
+        .collect()
+}
+
+/// Processes whose command line contains `marker`.
+pub fn processes_with(marker: &str) -> Vec<String> {
+    each_process("cmdline")
+        .into_iter()
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
         .filter(|c| c.contains(marker) && !c.contains("cargo"))
         .collect()
@@ -132,15 +139,9 @@ pub fn processes_with(marker: &str) -> Vec<String> {
 /// keeps it (15 bytes at most), starts with `name`.
 pub fn processes_named(name: &str) -> Vec<String> {
     let prefix: String = name.chars().take(15).collect();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.parse::<u32>().is_ok())
-        })
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+    each_process("stat")
+        .into_iter()
+        .map(|stat| String::from_utf8_lossy(&stat).into_owned())
         .filter(|stat| {
             let comm = stat
                 .split_once(" (")
