@@ -110,13 +110,13 @@ pub fn run_main_then(in_runner: fn()) -> ! {
 
     // Everything the selected tests need, tried before the first test, so that a host
     // that blocks namespaces is diagnosed once rather than in every test.
-    let needed = Plan::union(
-        tests
-            .iter()
-            .zip(&trials)
-            .filter(|(_, trial)| !args.is_filtered_out(trial) && !args.is_ignored(trial))
-            .map(|(test, _)| &test.plan),
-    );
+    let selected: Vec<&Plan> = tests
+        .iter()
+        .zip(&trials)
+        .filter(|(_, trial)| !args.is_filtered_out(trial) && !args.is_ignored(trial))
+        .map(|(test, _)| &test.plan)
+        .collect();
+    let needed = Plan::union(selected.iter().copied());
     let probes = probe::probe_tests(needed);
     let first_probe = tests.len();
     let served: Vec<&'static Test> = tests.iter().chain(&probes).copied().collect();
@@ -124,7 +124,13 @@ pub fn run_main_then(in_runner: fn()) -> ! {
         eprintln!("nstest: cannot start: {error}");
         std::process::exit(101);
     }
-    probe_host(&needed, first_probe, &probes);
+    // With one test selected (nextest runs each test in its own process) the probe would
+    // only double the sandboxes: that test's own setup failure is diagnosed in full, once,
+    // in its failure text. Skipping unsupported tests needs the probe, though.
+    let skip = SKIP_UNSUPPORTED.get().copied().unwrap_or(false);
+    if selected.len() > 1 || skip {
+        probe_host(&needed, first_probe, &probes);
+    }
     in_runner();
 
     let conclusion = libtest_mimic::run(&args, trials);

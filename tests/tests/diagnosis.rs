@@ -21,7 +21,8 @@ fn with_limit_zero(limit: &str, bin: &str, envs: &str) -> support::Run {
 #[test]
 fn blocked_user_namespaces_are_diagnosed_once_with_the_fix() {
     let bin = env!("CARGO_BIN_EXE_fixture_outcomes");
-    let r = with_limit_zero("max_user_namespaces", &format!("{bin} --exact passes"), "");
+    // Two tests, so that the host is probed before them (a single test skips the probe).
+    let r = with_limit_zero("max_user_namespaces", &format!("{bin} returns_"), "");
     assert_eq!(r.code, Some(101), "{}", r.dump());
     assert_eq!(
         r.stderr
@@ -38,7 +39,7 @@ fn blocked_user_namespaces_are_diagnosed_once_with_the_fix() {
         r.dump()
     );
     assert_eq!(
-        r.failure("passes"),
+        r.failure("returns_ok"),
         "nstest: this host cannot create user namespaces: unshare(CLONE_NEWUSER): No space \
          left on device (ENOSPC)\n  (cause and fix: see the diagnosis printed before the tests ran)"
     );
@@ -235,5 +236,29 @@ fn without_user_namespaces_skip_mode_skips_every_test_and_says_why() {
         ),
         "{}",
         r.dump()
+    );
+}
+
+#[test]
+fn a_single_test_is_not_probed_for_and_carries_the_whole_diagnosis() {
+    // As under nextest: one test per process, so one sandbox, not a probe and a sandbox.
+    let bin = env!("CARGO_BIN_EXE_fixture_outcomes");
+    let r = with_limit_zero(
+        "max_user_namespaces",
+        &format!("{bin} --exact returns_ok"),
+        "",
+    );
+    assert_eq!(r.code, Some(101), "{}", r.dump());
+    assert!(
+        !r.stderr.contains("nstest: this host cannot create"),
+        "{}",
+        r.dump()
+    );
+    assert_eq!(
+        r.failure("returns_ok"),
+        "nstest: cannot build the test sandbox: unshare(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWNET|\
+         CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWPID): No space left on device (ENOSPC)\n  \
+         cause: user namespaces are disabled (user.max_user_namespaces = 0)\n  \
+         fix:   sudo sysctl -w user.max_user_namespaces=15000"
     );
 }
