@@ -130,27 +130,33 @@ fn nstest_unsupported_skip_reports_them_as_ignored_with_the_reason() {
     let r = without_time_namespaces("skip");
     assert_eq!(r.code, Some(0), "{}", r.dump());
     assert_eq!(r.stderr.matches(TIME_DIAGNOSIS).count(), 1, "{}", r.dump());
+    assert_skipped(
+        &r,
+        &["needs_time", "needs_time_and_the_full_set"],
+        "time",
+        5,
+    );
+}
+
+/// `names` are reported as ignored for lack of `kind` namespaces, the other `passed` tests
+/// passed, and the note after the summary counts the skips.
+fn assert_skipped(r: &support::Run, names: &[&str], kind: &str, passed: usize) {
+    let reason = format!("ignored (needs {kind} namespaces, which this host cannot create)");
     let outcomes = r.outcomes();
-    for name in ["needs_time", "needs_time_and_the_full_set"] {
-        assert_eq!(
-            outcomes.get(name).map(String::as_str),
-            Some("ignored (needs time namespaces, which this host cannot create)"),
-            "{}",
-            r.dump()
-        );
+    for name in names {
+        assert_eq!(outcomes.get(*name), Some(&reason), "{name}: {}", r.dump());
     }
-    assert!(
-        r.summary()
-            .starts_with("test result: ok. 5 passed; 0 failed; 2 ignored")
+    let summary = format!(
+        "test result: ok. {passed} passed; 0 failed; {} ignored",
+        names.len()
     );
-    assert!(
-        r.stderr.ends_with(
-            "nstest: skipped 2 tests that need time namespaces, which this host cannot create \
-         (NSTEST_UNSUPPORTED=skip)\n"
-        ),
-        "{}",
-        r.dump()
+    assert!(r.summary().starts_with(&summary), "{}", r.dump());
+    let note = format!(
+        "nstest: skipped {} tests that need {kind} namespaces, which this host cannot create \
+         (NSTEST_UNSUPPORTED=skip)\n",
+        names.len()
     );
+    assert!(r.stderr.ends_with(&note), "{}", r.dump());
 }
 
 #[test]
@@ -216,27 +222,10 @@ fn without_user_namespaces_skip_mode_skips_every_test_and_says_why() {
         "{}",
         r.dump()
     );
-    let outcomes = r.outcomes();
-    assert_eq!(outcomes.len(), 7);
-    assert!(
-        outcomes
-            .values()
-            .all(|o| o == "ignored (needs user namespaces, which this host cannot create)"),
-        "{}",
-        r.dump()
-    );
-    assert!(
-        r.summary()
-            .starts_with("test result: ok. 0 passed; 0 failed; 7 ignored")
-    );
-    assert!(
-        r.stderr.ends_with(
-            "nstest: skipped 7 tests that need user namespaces, which this host cannot create \
-         (NSTEST_UNSUPPORTED=skip)\n"
-        ),
-        "{}",
-        r.dump()
-    );
+    let all: Vec<String> = r.outcomes().into_keys().collect();
+    assert_eq!(all.len(), 7, "{}", r.dump());
+    let names: Vec<&str> = all.iter().map(String::as_str).collect();
+    assert_skipped(&r, &names, "user", 0);
 }
 
 #[test]
