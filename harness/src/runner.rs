@@ -394,16 +394,18 @@ fn run_sandboxed(index: u32, test: &'static Test, capture: bool) -> Result<(Outc
     let server = SERVER.get().expect("run_main starts the fork server first");
     let (report_read, report_write) = pipe()?;
     let (exit_read, exit_write) = pipe()?;
-    let output = if capture { Some(pipe()?) } else { None };
+    let (output_read, output_write) = match capture {
+        true => pipe().map(|(read, write)| (Some(read), Some(write)))?,
+        false => (None, None),
+    };
     server.spawn(&Request {
         index,
         report: &report_write,
         exit: &exit_write,
-        output: output.as_ref().map(|(_, write)| write),
+        output: output_write.as_ref(),
     })?;
     // Only the sandbox may hold write ends now, so EOF on all three means it is gone.
-    drop((report_write, exit_write));
-    let output_read = output.map(|(read, _)| read);
+    drop((report_write, exit_write, output_write));
     let collected = collect(&report_read, &exit_read, output_read.as_ref())?;
 
     let report = (!collected.report.is_empty()).then(|| Report::decode(&collected.report));
