@@ -276,29 +276,14 @@ fn build(fixture: &Path, target: &Path) -> Result<BTreeMap<String, PathBuf>, Str
     if !status.success() {
         return Err("building the floor failed".into());
     }
-    let out = Command::new(cargo())
-        .args(["test", "--release", "--no-run", "--message-format=json"])
+    let mut command = Command::new(cargo());
+    command
+        .args(["test", "--release", "--no-run"])
         .current_dir(fixture)
-        .env("CARGO_TARGET_DIR", target)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err("building the benchmark fixture failed".into());
-    }
-    let mut exes = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        if let (Some(exe), Some(name)) = (
-            message["executable"].as_str(),
-            message["target"]["name"].as_str(),
-        ) {
-            exes.insert(name.to_owned(), PathBuf::from(exe));
-        }
-    }
-    Ok(exes)
+        .env("CARGO_TARGET_DIR", target);
+    Ok(crate::built_test_binaries(&mut command)?
+        .into_iter()
+        .collect())
 }
 
 /// The machine, as the report describes it.

@@ -165,16 +165,23 @@ fn ensure_user() -> Result<(), String> {
     Ok(())
 }
 
-/// Builds the test binaries and returns `(target name, executable)` for each, from cargo's
-/// JSON messages.
+/// Builds the workspace's test binaries into `target`.
 fn test_binaries(root: &Path, target: &Path) -> Result<Vec<(String, PathBuf)>, String> {
-    let out = cargo(root, Some(target))
-        .args(["test", "--workspace", "--no-run", "--message-format=json"])
+    let mut command = cargo(root, Some(target));
+    command.args(["test", "--workspace", "--no-run"]);
+    built_test_binaries(&mut command)
+}
+
+/// Runs a `cargo test --no-run` command with `--message-format=json` and returns
+/// `(target name, executable)` for each test binary, from cargo's JSON messages.
+pub(crate) fn built_test_binaries(command: &mut Command) -> Result<Vec<(String, PathBuf)>, String> {
+    let out = command
+        .arg("--message-format=json")
         .stderr(Stdio::inherit())
         .output()
-        .map_err(|e| format!("cargo test --no-run: {e}"))?;
+        .map_err(|e| format!("{command:?}: {e}"))?;
     if !out.status.success() {
-        return Err("cargo test --no-run failed".into());
+        return Err(format!("{command:?} failed"));
     }
     let mut binaries = Vec::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
