@@ -18,19 +18,20 @@ fn with_limit_zero(limit: &str, bin: &str, envs: &str) -> support::Run {
     )
 }
 
+/// The diagnosis `text` is on stderr exactly once.
+fn assert_diagnosed_once(r: &support::Run, text: &str) {
+    assert_eq!(r.stderr.matches(text).count(), 1, "{}", r.dump());
+}
+
 #[test]
 fn blocked_user_namespaces_are_diagnosed_once_with_the_fix() {
     let bin = env!("CARGO_BIN_EXE_fixture_outcomes");
     // Two tests, so that the host is probed before them (a single test skips the probe).
     let r = with_limit_zero("max_user_namespaces", &format!("{bin} returns_"), "");
     assert_eq!(r.code, Some(101), "{}", r.dump());
-    assert_eq!(
-        r.stderr
-            .matches("cause: user namespaces are disabled (user.max_user_namespaces = 0)")
-            .count(),
-        1,
-        "{}",
-        r.dump()
+    assert_diagnosed_once(
+        &r,
+        "cause: user namespaces are disabled (user.max_user_namespaces = 0)",
     );
     assert!(
         r.stderr
@@ -89,7 +90,7 @@ const TIME_DIAGNOSIS: &str = "nstest: cannot build the test sandbox: \
 fn a_missing_kind_fails_only_the_tests_that_need_it() {
     let r = without_time_namespaces("fail");
     assert_eq!(r.code, Some(101), "{}", r.dump());
-    assert_eq!(r.stderr.matches(TIME_DIAGNOSIS).count(), 1, "{}", r.dump());
+    assert_diagnosed_once(&r, TIME_DIAGNOSIS);
     assert!(r.stderr.starts_with(
         "nstest: this host cannot create time namespaces; the tests that need them will fail \
          (NSTEST_UNSUPPORTED=skip skips them instead).\n"
@@ -129,7 +130,7 @@ fn a_missing_kind_fails_only_the_tests_that_need_it() {
 fn nstest_unsupported_skip_reports_them_as_ignored_with_the_reason() {
     let r = without_time_namespaces("skip");
     assert_eq!(r.code, Some(0), "{}", r.dump());
-    assert_eq!(r.stderr.matches(TIME_DIAGNOSIS).count(), 1, "{}", r.dump());
+    assert_diagnosed_once(&r, TIME_DIAGNOSIS);
     assert_skipped(
         &r,
         &["needs_time", "needs_time_and_the_full_set"],
@@ -214,13 +215,9 @@ fn without_user_namespaces_skip_mode_skips_every_test_and_says_why() {
     let bin = env!("CARGO_BIN_EXE_fixture_kinds");
     let r = with_limit_zero("max_user_namespaces", bin, "NSTEST_UNSUPPORTED=skip");
     assert_eq!(r.code, Some(0), "{}", r.dump());
-    assert_eq!(
-        r.stderr
-            .matches("cause: user namespaces are disabled (user.max_user_namespaces = 0)")
-            .count(),
-        1,
-        "{}",
-        r.dump()
+    assert_diagnosed_once(
+        &r,
+        "cause: user namespaces are disabled (user.max_user_namespaces = 0)",
     );
     let all: Vec<String> = r.outcomes().into_keys().collect();
     assert_eq!(all.len(), 7, "{}", r.dump());
