@@ -7,8 +7,8 @@
 //!                           └─ fork ──> init, PID 1 ── fork ──> test, PID 2 (with pid)
 //! ```
 //!
-//! All three are forks of the single-threaded fork server and spawn no threads before
-//! the test process starts the test's own thread, so they may allocate and print freely.
+//! All three are forks of the single-threaded fork server and spawn no threads (the test
+//! runs on the test process's main thread), so they may allocate and print freely.
 
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
@@ -21,6 +21,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::{ForkResult, Pid, getppid};
 
 use crate::error::{Error, Result};
+use crate::panic_output;
 use crate::protocol::{EXIT_FRAME_LEN, ExitFrame, Report, Termination};
 use crate::registry::Test;
 use crate::sandbox::{self, pid};
@@ -197,8 +198,8 @@ fn run_init(
 /// Where the panic hook leaves the location of the last panic, for the report.
 static PANIC_LOCATION: Mutex<Option<String>> = Mutex::new(None);
 
-/// The test process: runs the test function on a thread named after the test (as libtest
-/// does, so panic messages read `thread 'name' panicked at ...`) and reports the result.
+/// The test process: runs the test function, with panic messages that read
+/// `thread 'name' panicked at ...` as libtest's do, and reports the result.
 fn run_test(test: &'static Test, report: OwnedFd, output: Option<OwnedFd>) -> ! {
     let setup = (|| {
         die_with_parent()?;
@@ -215,40 +216,54 @@ fn run_test(test: &'static Test, report: OwnedFd, output: Option<OwnedFd>) -> ! 
     }
 
     let default_hook = std::panic::take_hook();
+    let name = test.name();
+    let main_thread = std::thread::current().id();
     std::panic::set_hook(Box::new(move |info| {
         if let Some(location) = info.location() {
             *PANIC_LOCATION.lock().unwrap_or_else(|e| e.into_inner()) = Some(location.to_string());
         }
-        default_hook(info);
+        if std::thread::current().id() == main_thread {
+            panic_output::print_as(&name, || default_hook(info));
+        } else {
+            default_hook(info);
+        }
     }));
 
-    let body = test.run;
-    let outcome = std::thread::Builder::new()
-        .name(test.name())
-        .spawn(body)
-        .map(|handle| handle.join());
+    // The test runs on this process's only thread rather than on a thread of its own as
+    // in libtest: in a freshly forked process, creating a thread costs about as much as
+    // the whole user-namespace sandbox (its stack and TLS are fresh pages, each a page
+    // fault). So the panic message gets the test's name from `panic_output`, and the
+    // backtrace is cut where libtest cuts it.
+    let outcome = std::panic::catch_unwind(|| __rust_begin_short_backtrace(test.run));
     let result = match outcome {
-        Ok(Ok(Ok(()))) => Report::Passed,
-        Ok(Ok(Err(debug))) => {
+        Ok(Ok(())) => Report::Passed,
+        Ok(Err(debug)) => {
             // What libtest's `Termination` impl for `Result` prints.
             eprintln!("Error: {debug}");
             Report::ReturnedErr { debug }
         }
-        Ok(Err(payload)) => Report::Panicked {
+        Err(payload) => Report::Panicked {
             message: panic_message(payload.as_ref()),
             location: PANIC_LOCATION
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take(),
         },
-        Err(error) => setup_failed(&Error::Sys {
-            call: "spawning the test thread",
-            source: Errno::from_raw(error.raw_os_error().unwrap_or(0)),
-        }),
     };
     let _ = std::io::stdout().flush();
     send_report(&report, &result);
     sys::exit_now(0)
+}
+
+/// Calls the test. std's backtrace printer drops the frames below a function of this name,
+/// so a `RUST_BACKTRACE=1` backtrace starts at the test, as libtest's do (libtest calls its
+/// tests through a function of the same name).
+#[inline(never)]
+fn __rust_begin_short_backtrace<T>(run: fn() -> T) -> T {
+    let result = run();
+    // Keeps this frame on the stack (no tail call), so the printer can find it.
+    std::hint::black_box(());
+    result
 }
 
 /// The text of a panic payload, as libtest shows it.
