@@ -216,14 +216,14 @@ fn run_test(test: &'static Test, report: OwnedFd, output: Option<OwnedFd>) -> ! 
     }
 
     let default_hook = std::panic::take_hook();
-    let name = test.name();
-    let main_thread = std::thread::current().id();
     std::panic::set_hook(Box::new(move |info| {
         if let Some(location) = info.location() {
             *PANIC_LOCATION.lock().unwrap_or_else(|e| e.into_inner()) = Some(location.to_string());
         }
-        if std::thread::current().id() == main_thread {
-            panic_output::print_as(&name, || default_hook(info));
+        // The main thread's id is the process id (gettid(2)). Asking std instead would
+        // register a thread-local destructor in every test process.
+        if nix::unistd::gettid() == nix::unistd::getpid() {
+            panic_output::print_as(&test.name(), || default_hook(info));
         } else {
             default_hook(info);
         }

@@ -16,13 +16,12 @@ use crate::protocol::Step;
 ///
 /// The write of `/proc/self/timens_offsets` that failed.
 pub(crate) fn apply_time_offsets(offsets: TimeOffsets) -> Result<()> {
-    let content = format!(
-        "monotonic {} 0\nboottime {} 0\n",
-        offsets.monotonic, offsets.boottime
-    );
     write_proc_file(
         Step::WriteTimeOffsets,
-        "/proc/self/timens_offsets",
-        &content,
+        c"/proc/self/timens_offsets",
+        format_args!(
+            "monotonic {} 0\nboottime {} 0\n",
+            offsets.monotonic, offsets.boottime
+        ),
     )
 }

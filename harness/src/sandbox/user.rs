@@ -1,9 +1,12 @@
 //! The user namespace: the test runs as uid 0 / gid 0, mapped to the invoking user.
 
+use std::ffi::CStr;
 use std::io::Write;
 
 use nix::errno::Errno;
-use nix::unistd::{Gid, Uid};
+use nix::fcntl::{OFlag, open};
+use nix::sys::stat::Mode;
+use nix::unistd::{Gid, Uid, write};
 
 use crate::error::{Error, Result};
 use crate::protocol::Step;
@@ -20,33 +23,52 @@ use crate::protocol::Step;
 pub(crate) fn write_id_maps(uid: Uid, gid: Gid) -> Result<()> {
     write_proc_file(
         Step::WriteUidMap,
-        "/proc/self/uid_map",
-        &format!("0 {uid} 1\n"),
+        c"/proc/self/uid_map",
+        format_args!("0 {uid} 1\n"),
     )?;
-    write_proc_file(Step::DenySetgroups, "/proc/self/setgroups", "deny\n")?;
+    write_proc_file(
+        Step::DenySetgroups,
+        c"/proc/self/setgroups",
+        format_args!("deny\n"),
+    )?;
     write_proc_file(
         Step::WriteGidMap,
-        "/proc/self/gid_map",
-        &format!("0 {gid} 1\n"),
+        c"/proc/self/gid_map",
+        format_args!("0 {gid} 1\n"),
     )
 }
 
 /// Writes `content` to a /proc control file in a single write(2), as the id map and
-/// time offset files require.
-pub(crate) fn write_proc_file(step: Step, path: &'static str, content: &str) -> Result<()> {
+/// time offset files require. It is formatted on the stack and the file opened without
+/// allocating: this runs in a fresh fork, where each heap page touched costs a page fault.
+pub(crate) fn write_proc_file(
+    step: Step,
+    path: &'static CStr,
+    content: std::fmt::Arguments<'_>,
+) -> Result<()> {
+    let mut buf = [0u8; 128];
+    let len = {
+        let mut rest = &mut buf[..];
+        // The longest content, two time offsets of 20 digits each, takes about 70 bytes.
+        rest.write_fmt(content)
+            .expect("a /proc control line fits in 128 bytes");
+        128 - rest.len()
+    };
+    let bytes = &buf[..len];
     let error = |source: Errno| Error::WriteProcFile {
         step,
-        path,
-        content: content.to_owned(),
+        path: path.to_str().unwrap_or("/proc"),
+        content: String::from_utf8_lossy(bytes).into_owned(),
         source,
     };
-    let errno = |e: std::io::Error| error(Errno::from_raw(e.raw_os_error().unwrap_or(0)));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(errno)?;
-    let written = file.write(content.as_bytes()).map_err(errno)?;
-    if written != content.len() {
+    let file = open(path, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(error)?;
+    let written = loop {
+        match write(&file, bytes) {
+            Err(Errno::EINTR) => {}
+            other => break other.map_err(error)?,
+        }
+    };
+    if written != bytes.len() {
         // The kernel takes these files in one write or not at all; a short write would
         // leave a half-configured namespace.
         return Err(error(Errno::EIO));
