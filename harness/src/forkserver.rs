@@ -166,6 +166,7 @@ fn serve(tests: &[&'static Test], socket: OwnedFd, runner: Pid) -> ! {
         Ok(signals) => signals,
         Err(_) => sys::exit_now(1),
     };
+    sys::release_free_heap();
     let mut supervisors = Supervisors::default();
     let mut socket = Some(socket);
     loop {

@@ -95,6 +95,22 @@ pub fn run_main_then(in_runner: fn()) -> ! {
         std::process::exit(101);
     }
     let tests = registry::all_tests();
+    // The fork server starts before anything is allocated per test (the trials, their
+    // names): each fork it makes copies its page tables, and each sandbox process unmaps
+    // them again when it exits, so every page it holds is paid twice per test. It serves
+    // the probe too, whose first sandbox needs what any test needs (the selection is not
+    // known yet; a kind only unselected tests need costs a few more probe sandboxes, and
+    // only on a host that lacks it).
+    // `--list` (which nextest runs for every binary) starts no process at all.
+    let probes = probe::probe_tests(Plan::union(tests.iter().map(|test| &test.plan)));
+    let first_probe = tests.len();
+    if !args.list {
+        let served: Vec<&'static Test> = tests.iter().chain(&probes).copied().collect();
+        if let Err(error) = start_fork_server(served) {
+            eprintln!("nstest: cannot start: {error}");
+            std::process::exit(101);
+        }
+    }
     let capture = !args.nocapture;
     let trials: Vec<Trial> = tests
         .iter()
@@ -117,13 +133,6 @@ pub fn run_main_then(in_runner: fn()) -> ! {
         .map(|(test, _)| &test.plan)
         .collect();
     let needed = Plan::union(selected.iter().copied());
-    let probes = probe::probe_tests(needed);
-    let first_probe = tests.len();
-    let served: Vec<&'static Test> = tests.iter().chain(&probes).copied().collect();
-    if let Err(error) = start_fork_server(served) {
-        eprintln!("nstest: cannot start: {error}");
-        std::process::exit(101);
-    }
     // With one test selected (nextest runs each test in its own process) the probe would
     // only double the sandboxes: that test's own setup failure is diagnosed in full, once,
     // in its failure text. Skipping unsupported tests needs the probe, though.

@@ -35,6 +35,19 @@ pub(crate) fn fork() -> Result<ForkResult, Errno> {
     unsafe { nix::unistd::fork() }
 }
 
+/// Returns the heap's free pages to the kernel (malloc_trim(3); glibc releases free pages
+/// anywhere in the heap, not only at its top). The fork server calls it once: it starts
+/// as a copy of the runner, whose freed allocations would otherwise stay mapped in it and
+/// in every process it forks.
+/// Elsewhere (musl) there is no such call, and nothing is done.
+pub(crate) fn release_free_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim has no preconditions; the fork server is single-threaded.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Ends the calling process at once with `code`, without running `atexit` handlers or
 /// flushing stdio buffers a forked child shares with its parent. See _exit(2):
 /// <https://man7.org/linux/man-pages/man2/_exit.2.html>.
