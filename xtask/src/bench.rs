@@ -155,6 +155,10 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
             nstest_ms[&("net", t)] / fork_ms,
         ),
         (
+            "floor(net) / rusty-fork, both on N workers",
+            floor_ms[&("net", t)] / fork_ms,
+        ),
+        (
             "loaded / flat, full set (target <= 1.2)",
             loaded_ms / flat_ms,
         ),
