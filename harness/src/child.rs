@@ -12,7 +12,7 @@
 
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -198,6 +198,33 @@ fn run_init(
 /// Where the panic hook leaves the location of the last panic, for the report.
 static PANIC_LOCATION: Mutex<Option<String>> = Mutex::new(None);
 
+/// The test this process runs; set only in test processes.
+static RUNNING: OnceLock<&'static Test> = OnceLock::new();
+
+/// Installs the panic hook of test processes. The fork server calls it once, before it
+/// forks anything, so that a test process inherits the hook instead of allocating one
+/// (every heap page a fresh fork writes is a page fault). In a test process the hook
+/// records the location for the report and names the panicking main thread after the
+/// test (see `panic_output`); anywhere else it is std's default hook.
+pub(crate) fn install_panic_hook() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let Some(test) = RUNNING.get() else {
+            return default_hook(info);
+        };
+        if let Some(location) = info.location() {
+            *PANIC_LOCATION.lock().unwrap_or_else(|e| e.into_inner()) = Some(location.to_string());
+        }
+        // The main thread's id is the process id (gettid(2)). Asking std instead would
+        // register a thread-local destructor in every test process.
+        if nix::unistd::gettid() == nix::unistd::getpid() {
+            panic_output::print_as(&test.name(), || default_hook(info));
+        } else {
+            default_hook(info);
+        }
+    }));
+}
+
 /// The test process: runs the test function, with panic messages that read
 /// `thread 'name' panicked at ...` as libtest's do, and reports the result.
 fn run_test(test: &'static Test, report: OwnedFd, output: Option<OwnedFd>) -> ! {
@@ -215,19 +242,7 @@ fn run_test(test: &'static Test, report: OwnedFd, output: Option<OwnedFd>) -> ! 
         sys::exit_now(0);
     }
 
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if let Some(location) = info.location() {
-            *PANIC_LOCATION.lock().unwrap_or_else(|e| e.into_inner()) = Some(location.to_string());
-        }
-        // The main thread's id is the process id (gettid(2)). Asking std instead would
-        // register a thread-local destructor in every test process.
-        if nix::unistd::gettid() == nix::unistd::getpid() {
-            panic_output::print_as(&test.name(), || default_hook(info));
-        } else {
-            default_hook(info);
-        }
-    }));
+    let _ = RUNNING.set(test);
 
     // The test runs on this process's only thread rather than on a thread of its own as
     // in libtest: in a freshly forked process, creating a thread costs about as much as

@@ -167,6 +167,11 @@ fn serve(tests: &[&'static Test], socket: OwnedFd, runner: Pid) -> ! {
         Err(_) => sys::exit_now(1),
     };
     sys::release_free_heap();
+    // What every test process needs, done once here instead of in each fresh fork: the
+    // panic hook, and std's stdout (its buffer is allocated on first use; a test process
+    // flushes stdout before it reports).
+    child::install_panic_hook();
+    drop(std::io::stdout());
     let mut supervisors = Supervisors::default();
     let mut socket = Some(socket);
     loop {
