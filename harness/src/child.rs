@@ -12,7 +12,7 @@
 
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -198,8 +198,10 @@ fn run_init(
 /// Where the panic hook leaves the location of the last panic, for the report.
 static PANIC_LOCATION: Mutex<Option<String>> = Mutex::new(None);
 
-/// The test this process runs; set only in test processes.
-static RUNNING: OnceLock<&'static Test> = OnceLock::new();
+/// The test this process runs; set only in test processes. A mutex rather than a
+/// `OnceLock`: its uncontended lock is inline, where `OnceLock::set` runs cold code, and
+/// each code page a fresh fork runs for the first time is a page fault.
+static RUNNING: Mutex<Option<&'static Test>> = Mutex::new(None);
 
 /// Installs the panic hook of test processes. The fork server calls it once, before it
 /// forks anything, so that a test process inherits the hook instead of allocating one
@@ -209,7 +211,8 @@ static RUNNING: OnceLock<&'static Test> = OnceLock::new();
 pub(crate) fn install_panic_hook() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let Some(test) = RUNNING.get() else {
+        let running = *RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(test) = running else {
             return default_hook(info);
         };
         if let Some(location) = info.location() {
@@ -242,7 +245,7 @@ fn run_test(test: &'static Test, report: OwnedFd, output: Option<OwnedFd>) -> ! 
         sys::exit_now(0);
     }
 
-    let _ = RUNNING.set(test);
+    *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(test);
 
     // The test runs on this process's only thread rather than on a thread of its own as
     // in libtest: in a freshly forked process, creating a thread costs about as much as
@@ -266,7 +269,10 @@ fn run_test(test: &'static Test, report: OwnedFd, output: Option<OwnedFd>) -> ! 
         },
     };
     let _ = std::io::stdout().flush();
-    send_report(&report, &result);
+    match result {
+        Report::Passed => drop(write_all(&report, &Report::PASSED)),
+        other => send_report(&report, &other),
+    }
     sys::exit_now(0)
 }
 

@@ -1,7 +1,7 @@
 //! The time namespace: offsets on CLOCK_MONOTONIC and CLOCK_BOOTTIME.
 
 use super::TimeOffsets;
-use super::user::write_proc_file;
+use super::user::{ProcLine, write_proc_file};
 use crate::error::Result;
 use crate::protocol::Step;
 
@@ -16,12 +16,11 @@ use crate::protocol::Step;
 ///
 /// The write of `/proc/self/timens_offsets` that failed.
 pub(crate) fn apply_time_offsets(offsets: TimeOffsets) -> Result<()> {
-    write_proc_file(
-        Step::WriteTimeOffsets,
-        c"/proc/self/timens_offsets",
-        format_args!(
-            "monotonic {} 0\nboottime {} 0\n",
-            offsets.monotonic, offsets.boottime
-        ),
-    )
+    let line = ProcLine::new()
+        .text("monotonic ")
+        .int(offsets.monotonic)
+        .text(" 0\nboottime ")
+        .int(offsets.boottime)
+        .text(" 0\n");
+    write_proc_file(Step::WriteTimeOffsets, c"/proc/self/timens_offsets", &line)
 }
