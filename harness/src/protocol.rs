@@ -157,8 +157,6 @@ const TAG_RETURNED_ERR: u8 = 3;
 const TAG_SETUP_FAILED: u8 = 4;
 
 impl Report {
-    /// Encodes the report with its header. Strings are shortened (at a character
-    /// boundary) so the payload never exceeds [`MAX_REPORT_LEN`].
     /// [`Report::Passed`], encoded at compile time: most tests pass, and the test process
     /// is a fresh fork, where every heap page an allocation writes is a page fault.
     pub const PASSED: [u8; REPORT_HEADER_LEN + 1] = {
@@ -176,6 +174,8 @@ impl Report {
         ]
     };
 
+    /// Encodes the report with its header. Strings are shortened (at a character
+    /// boundary) so the payload never exceeds [`MAX_REPORT_LEN`].
     pub fn encode(&self) -> Vec<u8> {
         // Each string gets an equal share of the budget; the fixed fields are tiny.
         let budget = MAX_REPORT_LEN / 2 - 16;
@@ -406,13 +406,13 @@ impl ExitFrame {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_constant_passed_report_is_the_encoded_one() {
         assert_eq!(Report::PASSED.to_vec(), Report::Passed.encode());
         assert_eq!(Report::decode(&Report::PASSED), Ok(Report::Passed));
     }
-
-    use super::*;
 
     fn all_reports() -> Vec<Report> {
         vec![

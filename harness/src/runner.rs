@@ -100,8 +100,8 @@ pub fn run_main_then(in_runner: fn()) -> ! {
     // them again when it exits, so every page it holds is paid twice per test. It serves
     // the probe too, whose first sandbox needs what any test needs (the selection is not
     // known yet; a kind only unselected tests need costs a few more probe sandboxes, and
-    // only on a host that lacks it).
-    // `--list` (which nextest runs for every binary) starts no process at all.
+    // only on a host that lacks it). `--list` (which nextest runs for every binary)
+    // starts no process at all.
     let probes = probe::probe_tests(Plan::union(tests.iter().map(|test| &test.plan)));
     let first_probe = tests.len();
     if !args.list {
