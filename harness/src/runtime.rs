@@ -52,7 +52,7 @@ pub fn block_on<F: Future + TokioFeature>(flavor: Flavor, future: F) -> F::Outpu
 }
 
 /// Without the `tokio` feature: never callable, because no type implements
-/// [`TokioFeature`]; the compiler says which feature to enable.
+/// `TokioFeature`; the compiler says which feature to enable.
 #[cfg(not(feature = "tokio"))]
 pub fn block_on<F: Future + TokioFeature>(_flavor: Flavor, _future: F) -> F::Output {
     unreachable!("TokioFeature has no implementation without the `tokio` feature")
