@@ -325,18 +325,23 @@ fn settle() {
 fn wall_ms(command: &mut Command) -> Result<f64, String> {
     on_quiet_machine(|| {
         let start = Instant::now();
-        let status = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map_err(|e| format!("{command:?}: {e}"))?;
-        let ms = start.elapsed().as_secs_f64() * 1e3;
-        if status.success() {
-            Ok(ms)
-        } else {
-            Err(format!("{command:?} failed: {status}"))
-        }
+        succeed(command)?;
+        Ok(start.elapsed().as_secs_f64() * 1e3)
     })
+}
+
+/// Runs a command that must succeed, its output discarded.
+fn succeed(command: &mut Command) -> Result<(), String> {
+    let status = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("{command:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{command:?} failed: {status}"))
+    }
 }
 
 /// The standard output of a command that must succeed, run on a quiet machine.
@@ -363,15 +368,8 @@ fn peak_rss_kib(exe: &Path, args: &[String]) -> Result<i64, String> {
 /// `xtask bench-rss CMD ARGS...`: runs the command and prints the peak RSS in KiB.
 pub fn rss_of(args: &[String]) -> Result<(), String> {
     let (exe, rest) = args.split_first().ok_or("bench-rss needs a command")?;
-    let status = Command::new(exe)
-        .args(rest)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map_err(|e| format!("{exe}: {e}"))?;
-    if !status.success() {
-        return Err(format!("{exe} failed: {status}"));
-    }
+    // No settling here: the bench runs this helper through `run_capture`, which already does.
+    succeed(Command::new(exe).args(rest))?;
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
         .map_err(|e| e.to_string())?;
     println!("{}", usage.max_rss());
