@@ -3,12 +3,16 @@
 //! ```text
 //! fork server ── fork ──> supervisor: unshare, id maps, mounts, lo, hostname, offsets
 //!                           │  (subreaper; waits, kills leftovers, writes the exit frame)
-//!                           ├─ fork ──> test process                        (without pid)
+//!                           ├─ fork ──> test process              (mount or time, no pid)
 //!                           └─ fork ──> init, PID 1 ── fork ──> test, PID 2 (with pid)
 //! ```
 //!
-//! All three are forks of the single-threaded fork server and spawn no threads (the test
-//! runs on the test process's main thread), so they may allocate and print freely.
+//! Tests without mount, PID and time namespaces have no supervisor: a slot (see `slot`)
+//! forks the test process, which builds the sandbox itself ([`run_direct`]), and the slot
+//! does the supervisor's waiting ([`finish`]).
+//!
+//! All of these are forks of the single-threaded fork server and spawn no threads (the
+//! test runs on the test process's main thread), so they may allocate and print freely.
 
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
@@ -50,7 +54,7 @@ pub(crate) fn supervise(test: &'static Test, channels: Channels) -> ! {
             drop(exit);
             match test.plan.pid {
                 true => run_init(test, report, output, private_frame),
-                false => run_test(test, report, output),
+                false => run_test(test, report, output, false),
             }
         }
         Ok(TestSide::Parent(child, frame_from_init)) => {
@@ -64,6 +68,19 @@ pub(crate) fn supervise(test: &'static Test, channels: Channels) -> ! {
         }
     };
     let (child, frame_from_init) = test_child;
+    finish(test, child, frame_from_init, &exit);
+    sys::exit_now(0)
+}
+
+/// Waits for the test side `child` to end, killing it at the test's timeout, makes sure
+/// nothing it started is left, and writes the exit frame. The caller is the parent of
+/// `child` and a subreaper, so the test's orphans are its children too.
+pub(crate) fn finish(
+    test: &'static Test,
+    child: Pid,
+    frame_from_init: Option<OwnedFd>,
+    exit: &OwnedFd,
+) {
     let deadline = test
         .timeout()
         .map(|secs| Instant::now() + Duration::from_secs(secs));
@@ -77,8 +94,8 @@ pub(crate) fn supervise(test: &'static Test, channels: Channels) -> ! {
             test: Termination::TimedOut,
             leaked,
         };
-        let _ = write_all(&exit, &frame.encode());
-        sys::exit_now(0)
+        let _ = write_all(exit, &frame.encode());
+        return;
     };
     let end = Some(end);
     let frame = match frame_from_init {
@@ -95,9 +112,8 @@ pub(crate) fn supervise(test: &'static Test, channels: Channels) -> ! {
         }),
     };
     if let Some(frame) = frame {
-        let _ = write_all(&exit, &frame.encode());
+        let _ = write_all(exit, &frame.encode());
     }
-    sys::exit_now(0)
 }
 
 /// The supervisor's own setup before any namespace exists.
@@ -113,7 +129,7 @@ fn prepare_supervisor(test: &'static Test) -> Result<()> {
 /// Sets `PR_SET_PDEATHSIG` to SIGKILL, then checks that the parent did not die before it
 /// took effect (prctl(2): the signal is sent when the parent *thread* exits, and not at
 /// all if it was already gone).
-fn die_with_parent() -> Result<()> {
+pub(crate) fn die_with_parent() -> Result<()> {
     let parent = getppid();
     prctl::set_pdeathsig(Signal::SIGKILL).map_err(|source| Error::Sys {
         call: "prctl(PR_SET_PDEATHSIG, SIGKILL)",
@@ -178,7 +194,7 @@ fn run_init(
     let test_pid = match started {
         Ok(ForkResult::Child) => {
             drop(frame);
-            run_test(test, report, output)
+            run_test(test, report, output, false)
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(error) => {
@@ -228,11 +244,27 @@ pub(crate) fn install_panic_hook() {
     }));
 }
 
-/// The test process: runs the test function, with panic messages that read
-/// `thread 'name' panicked at ...` as libtest's do, and reports the result.
-fn run_test(test: &'static Test, report: OwnedFd, output: Option<OwnedFd>) -> ! {
+/// A test whose plan [runs without a supervisor](crate::sandbox::Plan::runs_direct): the
+/// child of a slot (see `slot`) that builds the sandbox in itself and runs the test, so
+/// each such test costs one process instead of two.
+pub(crate) fn run_direct(test: &'static Test, report: OwnedFd, output: Option<OwnedFd>) -> ! {
+    run_test(test, report, output, true)
+}
+
+/// The test process: enters the sandbox when `build_sandbox` (otherwise its supervisor
+/// did), runs the test function, with panic messages that read `thread 'name' panicked at
+/// ...` as libtest's do, and reports the result.
+fn run_test(
+    test: &'static Test,
+    report: OwnedFd,
+    output: Option<OwnedFd>,
+    build_sandbox: bool,
+) -> ! {
     let setup = (|| {
         die_with_parent()?;
+        if build_sandbox {
+            sandbox::enter(&test.plan)?;
+        }
         if let Some(output) = output {
             let dup_error = |call| move |source| Error::Sys { call, source };
             nix::unistd::dup2_stdout(output.as_fd()).map_err(dup_error("dup2(output, 1)"))?;
@@ -298,7 +330,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-fn setup_failed(error: &Error) -> Report {
+pub(crate) fn setup_failed(error: &Error) -> Report {
     Report::SetupFailed {
         step: error.step(),
         errno: error.errno(),
@@ -307,7 +339,7 @@ fn setup_failed(error: &Error) -> Report {
 }
 
 /// Writes the report; if the runner is gone there is no one left to tell.
-fn send_report(fd: &OwnedFd, report: &Report) {
+pub(crate) fn send_report(fd: &OwnedFd, report: &Report) {
     let _ = write_all(fd, &report.encode());
 }
 

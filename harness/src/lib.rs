@@ -45,6 +45,8 @@ mod runner;
 mod runtime;
 mod sandbox;
 #[cfg(target_os = "linux")]
+mod slot;
+#[cfg(target_os = "linux")]
 mod sys;
 
 /// Runs the function as a hermetic test in fresh namespaces. See the crate docs.

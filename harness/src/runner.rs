@@ -407,15 +407,21 @@ fn run_sandboxed(index: u32, test: &'static Test, capture: bool) -> Result<(Outc
         true => pipe().map(|(read, write)| (Some(read), Some(write)))?,
         false => (None, None),
     };
+    let direct = test.plan.runs_direct();
     server.spawn(&Request {
         index,
         report: &report_write,
         exit: &exit_write,
         output: output_write.as_ref(),
+        direct,
     })?;
     // Only the sandbox may hold write ends now, so EOF on all three means it is gone.
     drop((report_write, exit_write, output_write));
     let collected = collect(&report_read, &exit_read, output_read.as_ref())?;
+    if direct && collected.exit.len() < EXIT_FRAME_LEN {
+        // The slot died with the test: this waits until its processes are gone too.
+        server.replace_lost_slot()?;
+    }
 
     let report = (!collected.report.is_empty()).then(|| Report::decode(&collected.report));
     let exit = ExitFrame::decode(&collected.exit).ok();

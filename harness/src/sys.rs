@@ -6,8 +6,8 @@
 //!
 //! 1. [`fork`] is called only from processes that are single-threaded: the runner's main
 //!    thread before it has spawned any thread (checked by [`thread_count`] in
-//!    `forkserver::start`), the fork server, and the sandbox's supervisor and init, none of
-//!    which ever spawn a thread. The child of a single-threaded process may therefore
+//!    `forkserver::start`), the fork server, the slots, and the sandbox's supervisor and
+//!    init, none of which ever spawn a thread. The child of a single-threaded process may therefore
 //!    allocate, lock and print freely; nothing in this crate forks a multithreaded process.
 //! 2. Every raw pointer handed to the kernel points to a live, correctly sized value on the
 //!    caller's stack for the whole call.

@@ -47,6 +47,20 @@ fn live_processes_in_group(group: Pid) -> Vec<String> {
         .collect()
 }
 
+/// The run printed exactly these tests, each with its outcome (`ok`, `FAILED`, `ignored`).
+fn assert_outcomes(r: &support::Run, expected: &[(&str, &str)]) {
+    let outcomes = r.outcomes();
+    for (name, outcome) in expected {
+        assert_eq!(
+            outcomes.get(*name).map(String::as_str),
+            Some(*outcome),
+            "{name}\n{}",
+            r.dump()
+        );
+    }
+    assert_eq!(outcomes.len(), expected.len(), "{}", r.dump());
+}
+
 #[test]
 fn every_misbehaviour_fails_with_its_cause_and_the_others_still_pass() {
     let marker = marker("all");
@@ -69,19 +83,11 @@ fn every_misbehaviour_fails_with_its_cause_and_the_others_still_pass() {
         ("kills_its_parent", "FAILED"),
         ("prints_a_gigabyte", "FAILED"),
         ("sleeps_until_the_default_timeout", "ignored"),
+        ("runs_after_a_test_killed_its_parent", "ignored"),
         ("waits_for_the_runner_to_be_killed", "ignored"),
         ("waits_for_the_runner_to_be_killed_with_pid", "ignored"),
     ];
-    let outcomes = r.outcomes();
-    for (name, outcome) in expected {
-        assert_eq!(
-            outcomes.get(name).map(String::as_str),
-            Some(outcome),
-            "{name}\n{}",
-            r.dump()
-        );
-    }
-    assert_eq!(outcomes.len(), expected.len());
+    assert_outcomes(&r, &expected);
 
     let last_line = |name: &str| {
         r.failure(name)
@@ -180,6 +186,28 @@ fn every_misbehaviour_fails_with_its_cause_and_the_others_still_pass() {
             .all(|l| l.ends_with(" process)") || l.ends_with(" processes)"))
     );
     // Nothing survives the run.
+    assert_eq!(processes_with(&marker), Vec::<String>::new());
+}
+
+/// A test without a supervisor runs in its runner thread's slot; one that kills the slot
+/// fails, and the next test on that thread gets a new slot, which starts only once
+/// everything the killer left is gone.
+#[test]
+fn a_test_that_kills_its_slot_does_not_disturb_the_next() {
+    let marker = marker("slot");
+    let r = run(
+        BIN,
+        &["--include-ignored", "--test-threads=1", "parent"],
+        &[("NSTEST_MARKER", marker.clone())],
+    );
+    assert_outcomes(
+        &r,
+        &[
+            ("kills_its_parent", "FAILED"),
+            ("runs_after_a_test_killed_its_parent", "ok"),
+            ("tries_to_kill_its_parent_with_pid", "ok"),
+        ],
+    );
     assert_eq!(processes_with(&marker), Vec::<String>::new());
 }
 
