@@ -1,8 +1,10 @@
 //! The floor: the sandbox nstest builds for a trivial test, with raw system calls and no
-//! harness (no fork server, pipes, reports or runner), in the same process structure:
-//! fork a supervisor; it unshares the set, writes the id maps, makes / private and mounts
-//! /tmp (mount), brings lo up (net), writes the offsets (time), then forks the test (or an
-//! init that mounts /proc and forks the test, with pid) and waits.
+//! harness (no fork server, slots, pipes, reports or runner), in the same process
+//! structure. `user` and `net` run direct, as in nstest: fork the test process; it
+//! unshares the set, writes the id maps, brings lo up (net) and exits. The full set (with
+//! mount, PID and maybe time namespaces) needs a supervisor: fork it; it unshares the set,
+//! writes the id maps, makes / private and mounts /tmp, brings lo up, writes the offsets
+//! (time), then forks an init that mounts /proc and forks the test, and waits.
 //!
 //! Usage: floor MODE N WORKERS, MODE one of user, net, full, full_time. Prints the wall
 //! time per sandbox in ms. WORKERS processes share the N sandboxes.
@@ -80,8 +82,12 @@ fn sandbox(mode: Mode, uid: Uid, gid: Gid) {
     if mode.time {
         std::fs::write("/proc/self/timens_offsets", "monotonic 3600 0\nboottime 3600 0\n").unwrap();
     }
+    if !mode.full {
+        // Direct: this process is the test.
+        exit(0)
+    }
     match fork_child() {
-        ForkResult::Child if mode.full => {
+        ForkResult::Child => {
             // init, PID 1: a fresh /proc, then the test as PID 2.
             mount(Some("proc"), "/proc", Some("proc"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, None::<&str>)
                 .unwrap();
@@ -93,7 +99,6 @@ fn sandbox(mode: Mode, uid: Uid, gid: Gid) {
                 }
             }
         }
-        ForkResult::Child => exit(0),
         ForkResult::Parent { child } => {
             waitpid(child, None).unwrap();
             exit(0)
