@@ -33,7 +33,7 @@ pub(crate) enum Outcome {
         error: ProtocolError,
         end: Option<Termination>,
     },
-    /// Neither a report nor an exit frame arrived: the supervisor itself died.
+    /// Neither a report nor an exit frame arrived: the supervisor (or slot) itself died.
     Vanished,
 }
 

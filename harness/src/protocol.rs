@@ -6,9 +6,9 @@
 //!   supervisor when setup fails): `b"NST"`, a version byte, a little-endian `u32` payload
 //!   length, then the payload. The length is bounded by [`MAX_REPORT_LEN`]; the runner
 //!   reads at most that much and rejects anything malformed, truncated or trailing.
-//! - the **exit pipe** carries one fixed-size [`ExitFrame`] written by the supervisor after
-//!   every process of the test is gone: how the test process ended and how many leftover
-//!   processes had to be killed.
+//! - the **exit pipe** carries one fixed-size [`ExitFrame`] written by the supervisor (or,
+//!   for a test without one, its slot) after every process of the test is gone: how the
+//!   test process ended and how many leftover processes had to be killed.
 //!
 //! Neither needs a parser crate: both are a handful of fixed fields, and hand-written
 //! decoding lets every malformed input be rejected with a precise reason.
@@ -344,16 +344,18 @@ pub enum Termination {
         /// Whether the kernel wrote a core dump.
         core_dumped: bool,
     },
-    /// Still running at its timeout; the supervisor killed it and everything it started.
+    /// Still running at its timeout; its supervisor (or slot) killed it and everything it
+    /// started.
     TimedOut,
 }
 
-/// The supervisor's last word: how the test process ended and what was cleaned up.
+/// The supervisor's (or slot's) last word: how the test process ended and what was
+/// cleaned up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExitFrame {
-    /// How the test process (not its init or supervisor) ended.
+    /// How the test process (not its init, supervisor or slot) ended.
     pub test: Termination,
-    /// Processes still alive after the test process ended, killed by the supervisor or by
+    /// Processes still alive after the test process ended, killed by the supervisor (or slot) or by
     /// the kernel when the PID namespace's init exited.
     pub leaked: u32,
 }

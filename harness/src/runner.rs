@@ -454,7 +454,7 @@ struct Collected {
 /// arrived. The report is read up to one byte past its bound (so an oversized message is
 /// rejected by the decoder, not truncated into a valid one); anything beyond is drained and
 /// discarded so a test that floods the pipe cannot block itself or grow the runner. Only
-/// the supervisor writes the exit pipe, which the test process never holds.
+/// the supervisor (or slot) writes the exit pipe, which the test process never holds.
 fn collect(report: &OwnedFd, exit: &OwnedFd, output: Option<&OwnedFd>) -> Result<Collected> {
     let mut collected = Collected {
         report: Vec::new(),
@@ -505,11 +505,13 @@ fn collect(report: &OwnedFd, exit: &OwnedFd, output: Option<&OwnedFd>) -> Result
                         ),
                         1 => {
                             keep_up_to(&mut collected.exit, chunk, EXIT_FRAME_LEN);
-                            // A whole frame means the supervisor has killed and reaped
-                            // every process of the test; its own exit (which tears the
-                            // namespaces down, waiting on the kernel) need not be awaited.
-                            // Without a frame, EOF comes from the fork server, once the
-                            // supervisor is reaped and no stray process is left.
+                            // A whole frame means the supervisor (or slot) has killed and
+                            // reaped every process of the test; a supervisor's own exit
+                            // (which tears the namespaces down, waiting on the kernel)
+                            // need not be awaited. Without a frame, EOF comes from the
+                            // fork server once a dead supervisor is reaped and no stray
+                            // process is left; a dead slot's test is held back until its
+                            // replacement starts, which is at the same point.
                             if collected.exit.len() == EXIT_FRAME_LEN {
                                 open[i] = false;
                             }
