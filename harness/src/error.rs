@@ -3,7 +3,7 @@
 
 use nix::errno::Errno;
 
-use crate::protocol::Step;
+use crate::wire::Step;
 
 /// Formats an errno as `Operation not permitted (EPERM)`.
 pub(crate) fn describe(errno: Errno) -> String {
@@ -17,6 +17,15 @@ pub enum Error {
     #[error("unshare({flags}): {}", describe(*.source))]
     Unshare {
         /// The flags, as `CLONE_NEWUSER|CLONE_NEWNET`.
+        flags: String,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// `clone(2)` of a PID namespace's init into the namespace set.
+    #[error("clone({flags}): {}", describe(*.source))]
+    Clone {
+        /// The flags, as `CLONE_NEWUSER|CLONE_NEWPID`.
         flags: String,
         /// The errno.
         #[source]
@@ -106,7 +115,7 @@ impl Error {
     /// The setup step this error belongs to, for the report to the runner.
     pub(crate) fn step(&self) -> Step {
         match self {
-            Error::Unshare { .. } => Step::Unshare,
+            Error::Unshare { .. } | Error::Clone { .. } => Step::Unshare,
             Error::WriteProcFile { step, .. } | Error::Mount { step, .. } => *step,
             Error::BringLoopbackUp { .. } => Step::BringLoopbackUp,
             Error::SetHostname { .. } => Step::SetHostname,
@@ -119,6 +128,7 @@ impl Error {
     pub(crate) fn errno(&self) -> i32 {
         match self {
             Error::Unshare { source, .. }
+            | Error::Clone { source, .. }
             | Error::WriteProcFile { source, .. }
             | Error::Mount { source, .. }
             | Error::BringLoopbackUp { source, .. }

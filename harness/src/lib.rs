@@ -18,36 +18,20 @@
 //! namespaces.
 #![deny(unsafe_code)]
 
-#[cfg(target_os = "linux")]
-mod capture;
-#[cfg(target_os = "linux")]
-mod child;
-#[cfg(target_os = "linux")]
-mod diagnosis;
-#[cfg(target_os = "linux")]
-mod doctor;
 mod duration;
 #[cfg(target_os = "linux")]
 mod error;
 #[cfg(target_os = "linux")]
-mod forkserver;
-#[cfg(target_os = "linux")]
-mod outcome;
-#[cfg(target_os = "linux")]
-mod panic_output;
-#[cfg(target_os = "linux")]
-mod probe;
-#[cfg(target_os = "linux")]
-mod protocol;
-mod registry;
-#[cfg_attr(not(target_os = "linux"), path = "runner_unsupported.rs")]
+mod process;
+#[cfg_attr(not(target_os = "linux"), path = "runner/unsupported.rs")]
 mod runner;
 mod runtime;
 mod sandbox;
 #[cfg(target_os = "linux")]
-mod slot;
-#[cfg(target_os = "linux")]
 mod sys;
+mod test;
+#[cfg(target_os = "linux")]
+mod wire;
 
 /// Runs the function as a hermetic test in fresh namespaces. See the crate docs.
 pub use nstest_macros::ns_test;
@@ -68,10 +52,10 @@ macro_rules! main {
 #[doc(hidden)]
 pub mod __private {
     #[cfg(target_os = "linux")]
-    pub use crate::doctor::doctor;
-    pub use crate::registry::{ShouldPanic, Test, TestReturn};
+    pub use crate::runner::doctor::doctor;
     pub use crate::runner::{run_main, run_main_then};
     pub use crate::runtime::{Flavor, block_on};
     pub use crate::sandbox::{Plan, TimeOffsets};
+    pub use crate::test::{ShouldPanic, Test, TestReturn};
     pub use inventory;
 }

@@ -4,11 +4,12 @@
 //!
 //! This is the only module of the crate allowed to use `unsafe`. It keeps three rules:
 //!
-//! 1. [`fork`] is called only from processes that are single-threaded: the runner's main
-//!    thread before it has spawned any thread (checked by [`thread_count`] in
-//!    `forkserver::start`), the fork server, the slots, and the sandbox's supervisor and
-//!    init, none of which ever spawn a thread. The child of a single-threaded process may therefore
-//!    allocate, lock and print freely; nothing in this crate forks a multithreaded process.
+//! 1. [`fork`] and [`clone_into_namespaces`] are called only from processes that are
+//!    single-threaded: the runner's main thread before it has spawned any thread (checked
+//!    by [`thread_count`] in `process::fork_server::start`), the fork server, the slots,
+//!    and a PID namespace's init, none of which ever spawn a thread. The child of a
+//!    single-threaded process may therefore allocate, lock and print freely; nothing in
+//!    this crate forks a multithreaded process.
 //! 2. Every raw pointer handed to the kernel points to a live, correctly sized value on the
 //!    caller's stack for the whole call.
 //! 3. No signal handler is ever installed: the fork server takes its signals through a
@@ -33,6 +34,61 @@ pub(crate) fn fork() -> Result<ForkResult, Errno> {
     // async-signal-safe calls. Every caller is single-threaded (rule 1 of the module docs),
     // so the child inherits no lock held by another thread.
     unsafe { nix::unistd::fork() }
+}
+
+/// Like [`fork`], but the child starts in the new namespaces of `flags` (clone(2):
+/// <https://man7.org/linux/man-pages/man2/clone.2.html>). The slot uses it for a test with
+/// a PID namespace: the namespace's first process must be its init, PID 1
+/// (pid_namespaces(7)), and creating it in the same call as the user namespace that owns
+/// it needs no privilege, so the sandbox takes two processes (init and the test) instead
+/// of a third that would `unshare` and then fork init.
+///
+/// # Errors
+///
+/// clone(2)'s errno: EPERM, ENOSPC or EINVAL where the host refuses a namespace kind.
+pub(crate) fn clone_into_namespaces(flags: nix::sched::CloneFlags) -> Result<ForkResult, Errno> {
+    // No new stack, no CLONE_VM and no tid pointers: with a null stack the child continues
+    // on a copy of the caller's stack, exactly as after fork(2). All four pointer
+    // arguments are null, so their order, which differs between architectures, does not
+    // matter.
+    let raw_flags = flags.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    // SAFETY: the caller is single-threaded (rule 1), so the child, like fork's, inherits
+    // no lock held by another thread. Unlike glibc's fork, this skips the atfork handlers
+    // (none are registered in this crate's processes: the test's code runs only after this
+    // point) and leaves glibc's cached thread id of the child stale; glibc's raise(3),
+    // getpid(2) and gettid(2) ask the kernel, and Rust's std locks do not use that id.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            raw_flags,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_void>(),
+            0usize,
+        )
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(ForkResult::Child),
+        pid => Ok(ForkResult::Parent {
+            child: nix::unistd::Pid::from_raw(pid as libc::pid_t),
+        }),
+    }
+}
+
+/// Calls `call` until it fails with something other than EINTR: the one retry loop for
+/// interruptible system calls (signal(7), "Interruption of system calls").
+///
+/// # Errors
+///
+/// `call`'s error, unless it is EINTR.
+pub(crate) fn retry_on_eintr<T>(mut call: impl FnMut() -> nix::Result<T>) -> nix::Result<T> {
+    loop {
+        match call() {
+            Err(Errno::EINTR) => {}
+            other => return other,
+        }
+    }
 }
 
 /// Returns the heap's free pages to the kernel (malloc_trim(3); glibc releases free pages

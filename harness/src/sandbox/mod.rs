@@ -1,11 +1,15 @@
-//! Building the namespaces of one test, one module per kind.
+//! Building the namespaces of one test, one module per kind, called from the process that
+//! builds the sandbox: the test process itself ([`enter`]) or, with a PID namespace, its
+//! init ([`enter_as_init`]).
 //!
-//! [`enter`] runs in the test's supervisor process, a fresh fork of the (single-threaded)
-//! fork server, and moves it into new namespaces in the order user_namespaces(7) and
-//! time_namespaces(7) require: one `unshare(2)` of the whole set (the kernel creates the
-//! user namespace first and gives the caller full capabilities over the others), the id
-//! maps, then each kind's configuration. The PID and time namespaces only apply to children
-//! (pid_namespaces(7), time_namespaces(7)), so `child` forks after this.
+//! The order is the one user_namespaces(7) and time_namespaces(7) require: the namespaces
+//! are created in one call (the kernel creates the user namespace first and gives the
+//! caller full capabilities over the others), then the id maps are written, then each
+//! kind is configured. PID and time namespaces apply only to children
+//! (pid_namespaces(7), time_namespaces(7)): a PID namespace is therefore created with
+//! `clone(2)` by the slot, its child being init; a time namespace's offsets are written
+//! before any process is in it, and the test process then enters it with `setns(2)`, or,
+//! under an init, by being forked.
 
 #[cfg(target_os = "linux")]
 pub(crate) mod mount;
@@ -26,7 +30,7 @@ pub use plan::{Plan, TimeOffsets};
 #[cfg(target_os = "linux")]
 use nix::sched::CloneFlags;
 #[cfg(target_os = "linux")]
-use nix::unistd::{getegid, geteuid};
+use nix::unistd::{Gid, Uid, getegid, geteuid};
 
 #[cfg(target_os = "linux")]
 use crate::error::{Error, Result};
@@ -73,14 +77,25 @@ pub(crate) fn flag_names(flags: CloneFlags) -> String {
     .join("|")
 }
 
-/// Moves the calling process into the namespaces of `plan` and configures them. PID and
-/// time namespaces take effect for the children it forks next.
+/// The flags the slot clones a PID namespace's init with: every namespace of `plan` but
+/// the time namespace, whose offsets init writes before the test enters it.
+#[cfg(target_os = "linux")]
+pub(crate) fn init_clone_flags(plan: &Plan) -> CloneFlags {
+    clone_flags(plan) - CLONE_NEWTIME
+}
+
+/// Moves the calling test process into the namespaces of `plan` and configures them, time
+/// included: one process, no init (`plan` has no PID namespace).
 ///
 /// # Errors
 ///
 /// The first failing call, by name, arguments and errno.
 #[cfg(target_os = "linux")]
 pub(crate) fn enter(plan: &Plan) -> Result<()> {
+    debug_assert!(
+        !plan.pid,
+        "a PID namespace needs an init: see enter_as_init"
+    );
     // The ids must be read before unshare: afterwards, until the maps are written, the
     // kernel reports the overflow id 65534 (user_namespaces(7), "Defining user and group ID
     // mappings").
@@ -91,6 +106,43 @@ pub(crate) fn enter(plan: &Plan) -> Result<()> {
         source,
     })?;
     user::write_id_maps(uid, gid)?;
+    configure(plan)?;
+    if let Some(offsets) = plan.time {
+        time::apply_time_offsets(offsets)?;
+        time::enter_time_namespace()?;
+    }
+    Ok(())
+}
+
+/// In a PID namespace's init, cloned into the namespaces of [`init_clone_flags`]: writes
+/// the id maps for `uid`/`gid` (the slot's, read before the clone), configures each kind,
+/// mounts a fresh `/proc` (with a mount namespace), and creates the time namespace, which
+/// the test enters when init forks it.
+///
+/// # Errors
+///
+/// The first failing call, by name, arguments and errno.
+#[cfg(target_os = "linux")]
+pub(crate) fn enter_as_init(plan: &Plan, uid: Uid, gid: Gid) -> Result<()> {
+    user::write_id_maps(uid, gid)?;
+    configure(plan)?;
+    if plan.mount {
+        pid::mount_fresh_proc()?;
+    }
+    if let Some(offsets) = plan.time {
+        nix::sched::unshare(CLONE_NEWTIME).map_err(|source| Error::Unshare {
+            flags: flag_names(CLONE_NEWTIME),
+            source,
+        })?;
+        time::apply_time_offsets(offsets)?;
+    }
+    Ok(())
+}
+
+/// What every kind but user and time needs once the caller is in its namespaces: the
+/// mount namespace private with a fresh `/tmp`, `lo` up, the hostname.
+#[cfg(target_os = "linux")]
+fn configure(plan: &Plan) -> Result<()> {
     if plan.mount {
         mount::make_mounts_private()?;
         mount::mount_fresh_tmp()?;
@@ -100,9 +152,6 @@ pub(crate) fn enter(plan: &Plan) -> Result<()> {
     }
     if let Some(name) = plan.hostname {
         uts::set_hostname(name)?;
-    }
-    if let Some(offsets) = plan.time {
-        time::apply_time_offsets(offsets)?;
     }
     Ok(())
 }

@@ -1,9 +1,9 @@
-//! The mount namespace: private propagation, a fresh `/tmp`, and `/proc` for PID namespaces.
+//! The mount namespace: private propagation and a fresh `/tmp`.
 
 use nix::mount::{MsFlags, mount};
 
 use crate::error::{Error, Result};
-use crate::protocol::Step;
+use crate::wire::Step;
 
 /// Makes every mount recursively private, so nothing the test mounts propagates back to
 /// the host, and nothing the host mounts appears mid-test (mount_namespaces(7),
@@ -53,33 +53,6 @@ pub(crate) fn mount_fresh_tmp() -> Result<()> {
         fstype: "tmpfs",
         flags: "MS_NOSUID|MS_NODEV",
         data: "mode=1777",
-        source,
-    })
-}
-
-/// Mounts a fresh procfs on `/proc`, so `/proc` lists only the PID namespace's processes.
-/// Must run inside the new PID namespace (the procfs belongs to the mounter's PID
-/// namespace). The kernel refuses (EPERM) where the host's /proc has parts hidden by
-/// over-mounts, as in Docker and Kubernetes (mount(2), proc(5)).
-///
-/// # Errors
-///
-/// `mount(2)`'s errno.
-pub(crate) fn mount_fresh_proc() -> Result<()> {
-    mount(
-        Some("proc"),
-        "/proc",
-        Some("proc"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        None::<&str>,
-    )
-    .map_err(|source| Error::Mount {
-        step: Step::MountProc,
-        source_name: "proc",
-        target: "/proc",
-        fstype: "proc",
-        flags: "MS_NOSUID|MS_NODEV|MS_NOEXEC",
-        data: "",
         source,
     })
 }

@@ -62,18 +62,6 @@ impl Plan {
         self.uts || self.hostname.is_some()
     }
 
-    /// Whether the test process can build this sandbox in itself, with no supervisor
-    /// process above it: true without mount, PID and time namespaces. A PID or time
-    /// namespace applies only to the children of the process that creates it
-    /// (pid_namespaces(7), time_namespaces(7)), so that process must fork the test. And the
-    /// last process of a mount namespace tears it down in its own exit, which waits for an
-    /// RCU grace period (milliseconds); a supervisor can report the test's end before its
-    /// own exit, so the runner need not wait for that. The other kinds are released without
-    /// a wait: network, IPC and user namespaces by kernel workers, UTS at once.
-    pub const fn runs_direct(&self) -> bool {
-        !self.mount && !self.pid && self.time.is_none()
-    }
-
     /// The plan that needs everything any of `plans` needs (settings are dropped, and a
     /// time namespace gets zero offsets): what the host probe tries once before the run.
     pub(crate) fn union<'a>(plans: impl IntoIterator<Item = &'a Plan>) -> Plan {

@@ -8,7 +8,8 @@ use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid, write};
 
 use crate::error::{Error, Result};
-use crate::protocol::Step;
+use crate::sys;
+use crate::wire::Step;
 
 /// Maps uid 0 and gid 0 inside to `uid`/`gid` outside, in the order user_namespaces(7)
 /// requires for an unprivileged writer: `uid_map`, then `deny` in `setgroups` (which must
@@ -88,12 +89,7 @@ pub(crate) fn write_proc_file(step: Step, path: &'static CStr, line: &ProcLine) 
         source,
     };
     let file = open(path, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(error)?;
-    let written = loop {
-        match write(&file, bytes) {
-            Err(Errno::EINTR) => {}
-            other => break other.map_err(error)?,
-        }
-    };
+    let written = sys::retry_on_eintr(|| write(&file, bytes)).map_err(error)?;
     if written != bytes.len() {
         // The kernel takes these files in one write or not at all; a short write would
         // leave a half-configured namespace.

@@ -9,16 +9,24 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use crate::capture::{Captured, KEEP_EACH};
-use crate::diagnosis::{self, HostFacts};
 use crate::duration;
 use crate::error::{Error, Result};
-use crate::forkserver::{ForkServer, Request};
-use crate::outcome::{self, Outcome};
-use crate::probe::{self, Missing};
-use crate::protocol::{EXIT_FRAME_LEN, ExitFrame, MAX_REPORT_LEN, REPORT_HEADER_LEN, Report};
-use crate::registry::{self, Test};
 use crate::sandbox::Plan;
+use crate::sys;
+use crate::test::{self as registry, Test};
+use crate::wire::{EXIT_FRAME_LEN, ExitFrame, MAX_REPORT_LEN, REPORT_HEADER_LEN, Report};
+use capture::{Captured, KEEP_EACH};
+use client::{ForkServer, TestPipes};
+use diagnosis::HostFacts;
+use outcome::Outcome;
+use probe::Missing;
+
+mod capture;
+mod client;
+mod diagnosis;
+pub(crate) mod doctor;
+mod outcome;
+mod probe;
 
 /// The fork server, shared by all trial threads.
 static SERVER: OnceLock<ForkServer> = OnceLock::new();
@@ -407,18 +415,18 @@ fn run_sandboxed(index: u32, test: &'static Test, capture: bool) -> Result<(Outc
         true => pipe().map(|(read, write)| (Some(read), Some(write)))?,
         false => (None, None),
     };
-    let direct = test.plan.runs_direct();
-    server.spawn(&Request {
+    server.spawn(
         index,
-        report: &report_write,
-        exit: &exit_write,
-        output: output_write.as_ref(),
-        direct,
-    })?;
+        &TestPipes {
+            report: &report_write,
+            exit: &exit_write,
+            output: output_write.as_ref(),
+        },
+    )?;
     // Only the sandbox may hold write ends now, so EOF on all three means it is gone.
     drop((report_write, exit_write, output_write));
     let collected = collect(&report_read, &exit_read, output_read.as_ref())?;
-    if direct && collected.exit.len() < EXIT_FRAME_LEN {
+    if collected.exit.len() < EXIT_FRAME_LEN {
         // The slot died with the test: this waits until its processes are gone too.
         server.replace_lost_slot()?;
     }
@@ -454,7 +462,7 @@ struct Collected {
 /// arrived. The report is read up to one byte past its bound (so an oversized message is
 /// rejected by the decoder, not truncated into a valid one); anything beyond is drained and
 /// discarded so a test that floods the pipe cannot block itself or grow the runner. Only
-/// the supervisor (or slot) writes the exit pipe, which the test process never holds.
+/// the slot writes the exit pipe, which the test process never holds.
 fn collect(report: &OwnedFd, exit: &OwnedFd, output: Option<&OwnedFd>) -> Result<Collected> {
     let mut collected = Collected {
         report: Vec::new(),
@@ -474,16 +482,12 @@ fn collect(report: &OwnedFd, exit: &OwnedFd, output: Option<&OwnedFd>) -> Result
             .iter()
             .map(|(_, fd)| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
             .collect();
-        match poll(&mut pollfds, PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(Errno::EINTR) => continue,
-            Err(source) => {
-                return Err(Error::Sys {
-                    call: "poll(test pipes)",
-                    source,
-                });
+        sys::retry_on_eintr(|| poll(&mut pollfds, PollTimeout::NONE)).map_err(|source| {
+            Error::Sys {
+                call: "poll(test pipes)",
+                source,
             }
-        }
+        })?;
         let ready: Vec<usize> = watched
             .iter()
             .zip(&pollfds)
@@ -493,7 +497,7 @@ fn collect(report: &OwnedFd, exit: &OwnedFd, output: Option<&OwnedFd>) -> Result
         drop(pollfds);
         for i in ready {
             let fd = fds[i].expect("open implies present");
-            match nix::unistd::read(fd.as_fd(), &mut buf) {
+            match sys::retry_on_eintr(|| nix::unistd::read(fd.as_fd(), &mut buf)) {
                 Ok(0) => open[i] = false,
                 Ok(n) => {
                     let chunk = &buf[..n];
@@ -505,13 +509,10 @@ fn collect(report: &OwnedFd, exit: &OwnedFd, output: Option<&OwnedFd>) -> Result
                         ),
                         1 => {
                             keep_up_to(&mut collected.exit, chunk, EXIT_FRAME_LEN);
-                            // A whole frame means the supervisor (or slot) has killed and
-                            // reaped every process of the test; a supervisor's own exit
-                            // (which tears the namespaces down, waiting on the kernel)
-                            // need not be awaited. Without a frame, EOF comes from the
-                            // fork server once a dead supervisor is reaped and no stray
-                            // process is left; a dead slot's test is held back until its
-                            // replacement starts, which is at the same point.
+                            // A whole frame means the slot has killed and reaped every
+                            // process of the test. Without one the slot died, and the
+                            // test is held back until the slot's replacement starts,
+                            // which is once no stray process is left.
                             if collected.exit.len() == EXIT_FRAME_LEN {
                                 open[i] = false;
                             }
@@ -519,7 +520,7 @@ fn collect(report: &OwnedFd, exit: &OwnedFd, output: Option<&OwnedFd>) -> Result
                         _ => collected.output.push(chunk),
                     }
                 }
-                Err(Errno::EINTR | Errno::EAGAIN) => {}
+                Err(Errno::EAGAIN) => {}
                 Err(source) => {
                     return Err(Error::Sys {
                         call: "read(test pipe)",
@@ -540,7 +541,7 @@ fn keep_up_to(into: &mut Vec<u8>, chunk: &[u8], limit: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::ShouldPanic;
+    use crate::test::ShouldPanic;
 
     const TEST: Test = Test {
         module_path: "fixture",

@@ -1,8 +1,9 @@
-//! The panic message of a test, named after the test as libtest names it.
+//! Runs in: the test process. The panic message of a test, named after the test as libtest
+//! names it.
 //!
 //! std's default panic hook starts its message with the name of the thread that panicked:
 //! `thread 'main' (7) panicked at src/lib.rs:3:5:`. A test runs on its process's main
-//! thread (see `child::run_test` for why), so [`print_as`] lets the default hook write into
+//! thread (see `test_process::run` for why), so [`print_as`] lets the default hook write into
 //! a memory file instead of stderr, puts the test's name where `'main'` is in that first
 //! line, and writes the text to stderr. The rest (message, backtrace, notes) stays exactly
 //! what the toolchain that built the test prints.

@@ -3,8 +3,8 @@
 
 use nix::sys::signal::Signal;
 
-use crate::protocol::{ExitFrame, ProtocolError, Report, Step, Termination};
-use crate::registry::ShouldPanic;
+use crate::test::ShouldPanic;
+use crate::wire::{ExitFrame, ProtocolError, Report, Step, Termination};
 
 /// How one test ended, as the runner prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]

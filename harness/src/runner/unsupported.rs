@@ -3,7 +3,7 @@
 
 use libtest_mimic::{Arguments, Trial};
 
-use crate::registry;
+use crate::test as registry;
 
 /// Runs (that is, refuses) every registered test and exits like libtest.
 pub fn run_main() -> ! {

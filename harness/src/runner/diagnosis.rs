@@ -7,7 +7,7 @@
 use nix::errno::Errno;
 
 use crate::error::describe;
-use crate::protocol::Step;
+use crate::wire::Step;
 
 /// What the runner knows about the host, read once per run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,33 +1,13 @@
-//! The messages that travel from a sandbox back to the runner.
-//!
-//! Two pipes per test, each with one writer the runner trusts to a different degree:
-//!
-//! - the **report pipe** carries one [`Report`] written by the test process (or by the
-//!   supervisor when setup fails): `b"NST"`, a version byte, a little-endian `u32` payload
-//!   length, then the payload. The length is bounded by [`MAX_REPORT_LEN`]; the runner
-//!   reads at most that much and rejects anything malformed, truncated or trailing.
-//! - the **exit pipe** carries one fixed-size [`ExitFrame`] written by the supervisor (or,
-//!   for a test without one, its slot) after every process of the test is gone: how the
-//!   test process ended and how many leftover processes had to be killed.
-//!
-//! Neither needs a parser crate: both are a handful of fixed fields, and hand-written
-//! decoding lets every malformed input be rejected with a precise reason.
+//! The report: what the test process (or a failing setup) says about the test.
 
-use std::fmt;
+use super::{ProtocolError, VERSION, check_header};
 
 /// Identifies a report: "NST".
 const REPORT_MAGIC: &[u8; 3] = b"NST";
-/// Bumped whenever the encoding of [`Report`] changes.
-pub const VERSION: u8 = 1;
 /// Upper bound on a report's payload. Strings are cut to fit when encoding.
 pub const MAX_REPORT_LEN: usize = 64 * 1024;
 /// Header: magic, version, payload length.
 pub const REPORT_HEADER_LEN: usize = 3 + 1 + 4;
-
-/// Identifies an exit frame: "NSX" plus the version.
-const EXIT_MAGIC: &[u8; 3] = b"NSX";
-/// Exact size of an encoded [`ExitFrame`].
-pub const EXIT_FRAME_LEN: usize = 16;
 
 /// The sandbox setup step that failed, so the runner can diagnose the cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,48 +87,6 @@ pub enum Report {
         /// The failing call with its arguments and the error, as the user should read it.
         detail: String,
     },
-}
-
-/// Why bytes from the report pipe were rejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProtocolError {
-    /// Fewer bytes than the header or the announced length.
-    Truncated { got: usize, wanted: usize },
-    /// The first bytes are not the magic.
-    BadMagic,
-    /// A version this runner does not speak.
-    UnsupportedVersion(u8),
-    /// The announced length exceeds [`MAX_REPORT_LEN`].
-    TooLong(usize),
-    /// Bytes after the end of the message.
-    TrailingBytes(usize),
-    /// An unknown message or step tag.
-    UnknownTag(u8),
-    /// A string field that is not UTF-8.
-    NotUtf8,
-}
-
-impl fmt::Display for ProtocolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Truncated { got, wanted } => {
-                write!(f, "truncated report: {got} bytes, expected {wanted}")
-            }
-            Self::BadMagic => write!(f, "report does not start with the nstest magic"),
-            Self::UnsupportedVersion(v) => {
-                write!(f, "report version {v}, this runner speaks {VERSION}")
-            }
-            Self::TooLong(n) => {
-                write!(
-                    f,
-                    "report of {n} bytes exceeds the {MAX_REPORT_LEN}-byte limit"
-                )
-            }
-            Self::TrailingBytes(n) => write!(f, "{n} unexpected bytes after the report"),
-            Self::UnknownTag(t) => write!(f, "unknown tag {t} in report"),
-            Self::NotUtf8 => write!(f, "report text is not UTF-8"),
-        }
-    }
 }
 
 const TAG_PASSED: u8 = 1;
@@ -272,24 +210,6 @@ impl Report {
     }
 }
 
-/// Checks that `bytes` holds at least `min_len` bytes and starts with `magic` and
-/// [`VERSION`].
-fn check_header(bytes: &[u8], magic: &[u8; 3], min_len: usize) -> Result<(), ProtocolError> {
-    if bytes.len() < min_len {
-        return Err(ProtocolError::Truncated {
-            got: bytes.len(),
-            wanted: min_len,
-        });
-    }
-    if &bytes[..3] != magic {
-        return Err(ProtocolError::BadMagic);
-    }
-    if bytes[3] != VERSION {
-        return Err(ProtocolError::UnsupportedVersion(bytes[3]));
-    }
-    Ok(())
-}
-
 /// Appends `s` as a `u32` length and bytes, cut at a character boundary to `max` bytes.
 fn put_str(out: &mut Vec<u8>, s: &str, max: usize) {
     let mut end = s.len().min(max);
@@ -329,80 +249,6 @@ impl Reader<'_> {
         let len = u32::from_le_bytes(self.array()?) as usize;
         let bytes = self.take(len)?;
         String::from_utf8(bytes.to_vec()).map_err(|_| ProtocolError::NotUtf8)
-    }
-}
-
-/// How a process ended, as `waitpid(2)` told its parent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Termination {
-    /// `exit(code)` or a return from `main`.
-    Exited(i32),
-    /// Killed by a signal.
-    Signaled {
-        /// The signal number.
-        signal: i32,
-        /// Whether the kernel wrote a core dump.
-        core_dumped: bool,
-    },
-    /// Still running at its timeout; its supervisor (or slot) killed it and everything it
-    /// started.
-    TimedOut,
-}
-
-/// The supervisor's (or slot's) last word: how the test process ended and what was
-/// cleaned up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExitFrame {
-    /// How the test process (not its init, supervisor or slot) ended.
-    pub test: Termination,
-    /// Processes still alive after the test process ended, killed by the supervisor (or slot) or by
-    /// the kernel when the PID namespace's init exited.
-    pub leaked: u32,
-}
-
-impl ExitFrame {
-    /// Encodes the frame into its fixed 16 bytes.
-    pub fn encode(&self) -> [u8; EXIT_FRAME_LEN] {
-        let (kind, core, value) = match self.test {
-            Termination::Exited(code) => (0u8, 0u8, code),
-            Termination::Signaled {
-                signal,
-                core_dumped,
-            } => (1, u8::from(core_dumped), signal),
-            Termination::TimedOut => (2, 0, 0),
-        };
-        let mut out = [0u8; EXIT_FRAME_LEN];
-        out[..3].copy_from_slice(EXIT_MAGIC);
-        out[3] = VERSION;
-        out[4] = kind;
-        out[5] = core;
-        out[8..12].copy_from_slice(&value.to_le_bytes());
-        out[12..16].copy_from_slice(&self.leaked.to_le_bytes());
-        out
-    }
-
-    /// Decodes a frame; `bytes` must be exactly [`EXIT_FRAME_LEN`] long.
-    ///
-    /// # Errors
-    ///
-    /// A [`ProtocolError`] naming what is wrong with the bytes.
-    pub fn decode(bytes: &[u8]) -> Result<ExitFrame, ProtocolError> {
-        check_header(bytes, EXIT_MAGIC, EXIT_FRAME_LEN)?;
-        if bytes.len() > EXIT_FRAME_LEN {
-            return Err(ProtocolError::TrailingBytes(bytes.len() - EXIT_FRAME_LEN));
-        }
-        let value = i32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        let test = match bytes[4] {
-            0 => Termination::Exited(value),
-            1 => Termination::Signaled {
-                signal: value,
-                core_dumped: bytes[5] != 0,
-            },
-            2 => Termination::TimedOut,
-            other => return Err(ProtocolError::UnknownTag(other)),
-        };
-        let leaked = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes"));
-        Ok(ExitFrame { test, leaked })
     }
 }
 
@@ -525,33 +371,5 @@ mod tests {
             Report::decode(b"NST\x01\x07\0\0\0\x03\x02\0\0\0\xff\xfe"),
             Err(ProtocolError::NotUtf8)
         );
-    }
-
-    #[test]
-    fn exit_frames_round_trip_and_reject_garbage() {
-        for test in [
-            Termination::Exited(0),
-            Termination::Exited(-1),
-            Termination::Signaled {
-                signal: 11,
-                core_dumped: true,
-            },
-            Termination::TimedOut,
-        ] {
-            let frame = ExitFrame { test, leaked: 7 };
-            assert_eq!(ExitFrame::decode(&frame.encode()), Ok(frame));
-        }
-        let good = ExitFrame {
-            test: Termination::Exited(0),
-            leaked: 0,
-        }
-        .encode();
-        assert!(ExitFrame::decode(&good[..15]).is_err());
-        let mut bad = good;
-        bad[0] = b'X';
-        assert_eq!(ExitFrame::decode(&bad), Err(ProtocolError::BadMagic));
-        let mut bad = good;
-        bad[4] = 9;
-        assert_eq!(ExitFrame::decode(&bad), Err(ProtocolError::UnknownTag(9)));
     }
 }

@@ -3,8 +3,8 @@
 //! It runs the same probe sandboxes as the runner, through the same fork server, so what
 //! it reports is what a test run will meet.
 
-use crate::diagnosis::HostFacts;
-use crate::probe::{self, Kind};
+use super::diagnosis::HostFacts;
+use super::probe::{self, Kind};
 use crate::runner;
 use crate::sandbox::{Plan, TimeOffsets};
 

@@ -5,9 +5,9 @@
 //! with `NSTEST_UNSUPPORTED=skip`, skips) just the tests that need them, with the cause
 //! and its fix printed once.
 
-use crate::diagnosis::{self, HostFacts};
-use crate::registry::{ShouldPanic, Test};
+use super::diagnosis::{self, HostFacts};
 use crate::sandbox::{Plan, TimeOffsets};
+use crate::test::{ShouldPanic, Test};
 
 /// One capability a test may need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +128,7 @@ pub(crate) fn probe_tests(needed: Plan) -> Vec<&'static Test> {
 /// the sandbox worked).
 pub(crate) fn find_missing(
     needed: &Plan,
-    mut try_sandbox: impl FnMut(usize) -> Option<(crate::protocol::Step, i32, String)>,
+    mut try_sandbox: impl FnMut(usize) -> Option<(crate::wire::Step, i32, String)>,
 ) -> Vec<Missing> {
     if try_sandbox(0).is_none() {
         return Vec::new();
@@ -163,7 +163,7 @@ pub(crate) fn missing_for<'a>(missing: &'a [Missing], plan: &Plan) -> Option<&'a
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Step;
+    use crate::wire::Step;
 
     #[test]
     fn a_working_union_needs_no_more_probes() {

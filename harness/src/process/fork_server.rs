@@ -1,0 +1,244 @@
+//! Runs in: the fork server, a small single-threaded fork of the runner made at the top of
+//! `main`. It forks a slot per runner thread, and is the last line of clean-up.
+//!
+//! `nstest::main!()` starts it first thing, while the test binary is still
+//! single-threaded and small. From then on the runner (which has libtest-mimic's worker
+//! threads and grows with every test) never forks: each runner thread asks the fork server
+//! once for a slot (a `SOCK_SEQPACKET` socket's end attached with `SCM_RIGHTS`, unix(7)),
+//! and sends its tests to that slot. Forking is thus always from a process of the same few
+//! megabytes, which keeps the per-test cost flat (fork costs about 35 µs per MB of the
+//! forking process), and the forked child may do anything, since its parent has no other
+//! thread that could hold a lock. It needs no exec, so the test's code is already mapped.
+//!
+//! It is a subreaper, so when a slot dies before its test (a test that killed its parent,
+//! a Ctrl-C) the test's processes are re-parented here rather than to the host's init; any
+//! child that is not a live slot is such a stray and is killed at once. A replacement slot
+//! starts only once its predecessor is reaped and no stray is left, and says hello only
+//! then, so the runner thread that waits for that hello reports the test only once
+//! everything it started is gone.
+
+use std::collections::HashSet;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::prctl;
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, getpid, getppid};
+
+use super::{slot, test_process};
+use crate::error::{Error, Result};
+use crate::sys;
+use crate::test::Test;
+use crate::wire::request::{self, Request};
+
+pub(crate) use super::slot::HELLO_LEN;
+
+/// Forks the fork server, which serves `tests` (a request names a test by its index in
+/// this list). Returns the runner's end of the request socket and the server's pid. Must
+/// be called while the process has a single thread.
+///
+/// # Errors
+///
+/// [`Error::Multithreaded`] if another thread exists, or the failing call.
+pub(crate) fn start(tests: Vec<&'static Test>) -> Result<(OwnedFd, Pid)> {
+    if let Some(threads) = sys::thread_count().filter(|&n| n != 1) {
+        return Err(Error::Multithreaded { threads });
+    }
+    let (runner_end, server_end) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|source| Error::Sys {
+        call: "socketpair(AF_UNIX, SOCK_SEQPACKET)",
+        source,
+    })?;
+    let runner = getpid();
+    match sys::fork().map_err(|source| Error::Fork {
+        what: "fork server",
+        source,
+    })? {
+        ForkResult::Child => {
+            drop(runner_end);
+            serve(&tests, server_end, runner)
+        }
+        ForkResult::Parent { child } => Ok((runner_end, child)),
+    }
+}
+
+/// The fork server's state: the slots it started and has not reaped, the slot requests
+/// that wait for their predecessor to be reaped and for no stray to be left, and whether
+/// strays were left the last time it looked.
+#[derive(Default)]
+struct Slots {
+    live: HashSet<Pid>,
+    waiting: Vec<(Option<Pid>, OwnedFd)>,
+    strays_left: bool,
+}
+
+/// The fork server's loop. Exits when the runner closes its end or dies, after every
+/// process it started is gone.
+fn serve(tests: &[&'static Test], socket: OwnedFd, runner: Pid) -> ! {
+    let signals = match prepare_server(runner) {
+        Ok(signals) => signals,
+        Err(_) => sys::exit_now(1),
+    };
+    sys::release_free_heap();
+    // What every test process needs, done once here instead of in each fresh fork: the
+    // panic hook, and std's stdout (its buffer is allocated on first use; a test process
+    // flushes stdout before it reports).
+    test_process::install_panic_hook();
+    drop(std::io::stdout());
+    let mut slots = Slots::default();
+    let mut cmsg_buffer = nix::cmsg_space!([RawFd; Request::MAX_FDS]);
+    loop {
+        let mut polled = [
+            PollFd::new(socket.as_fd(), PollFlags::POLLIN),
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+        ];
+        if sys::retry_on_eintr(|| poll(&mut polled, PollTimeout::NONE)).is_err() {
+            shut_down(&slots);
+        }
+        let ready = |p: &PollFd| p.revents().is_some_and(|r| !r.is_empty());
+        let (socket_ready, signal_ready) = (ready(&polled[0]), ready(&polled[1]));
+        // SIGCHLD first: a slot request that waits for its predecessor may then go ahead.
+        if signal_ready {
+            while let Ok(Some(info)) = signals.read_signal() {
+                if info.ssi_signo != Signal::SIGCHLD as u32 {
+                    // SIGTERM (the runner died: PDEATHSIG) or SIGINT (Ctrl-C).
+                    shut_down(&slots);
+                }
+            }
+            reap(&mut slots);
+        }
+        if socket_ready {
+            match request::receive(&socket, &mut cmsg_buffer) {
+                Some((Request::StartSlot { replacing }, mut fds)) => {
+                    let replacing = replacing.map(|pid| Pid::from_raw(pid as i32));
+                    let end = fds.pop().expect("a slot request carries one descriptor");
+                    slots.waiting.push((replacing, end));
+                }
+                // Tests go to slots; one sent here is dropped with its descriptors, which
+                // its runner thread sees as a test that ended without a word.
+                Some((Request::RunTest { .. }, _)) => {}
+                // The runner is done, so every test has ended and the slots are idle:
+                // they are killed on the way out.
+                None => shut_down(&slots),
+            }
+        }
+        if !slots.waiting.is_empty() {
+            start_slots(tests, &socket, &signals, &mut slots);
+        }
+    }
+}
+
+/// Dies with the runner (by SIGTERM, which it can catch and clean up after), becomes a
+/// subreaper, and takes SIGCHLD, SIGTERM and SIGINT through a signalfd.
+fn prepare_server(runner: Pid) -> nix::Result<SignalFd> {
+    prctl::set_pdeathsig(Signal::SIGTERM)?;
+    if getppid() != runner {
+        sys::exit_now(1);
+    }
+    prctl::set_child_subreaper(true)?;
+    let mut mask = SigSet::empty();
+    for signal in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT] {
+        mask.add(signal);
+    }
+    mask.thread_block()?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+}
+
+/// Starts the slots whose predecessor has been reaped, once no stray process is left.
+fn start_slots(tests: &[&'static Test], socket: &OwnedFd, signals: &SignalFd, slots: &mut Slots) {
+    if slots.strays_left {
+        return;
+    }
+    let mut i = 0;
+    while i < slots.waiting.len() {
+        let (after, _) = &slots.waiting[i];
+        if after.is_some_and(|pid| slots.live.contains(&pid)) {
+            i += 1;
+            continue;
+        }
+        let (_, end) = slots.waiting.swap_remove(i);
+        match sys::fork() {
+            Ok(ForkResult::Child) => {
+                leave_the_fork_server(socket, signals, slots);
+                slot::serve(tests, end)
+            }
+            Ok(ForkResult::Parent { child }) => {
+                slots.live.insert(child);
+            }
+            // Dropping the slot's end tells the runner thread (EOF instead of a hello).
+            Err(_) => {}
+        }
+    }
+}
+
+/// In a fresh fork of the fork server: closes what belongs to the fork server and
+/// unblocks signals. Nothing of it may outlive this fork in a sandbox: not the request
+/// socket, not the signal mask, not other slots' sockets.
+///
+/// Closed by number, reading the state only: dropping its entries would write to heap
+/// pages this fresh fork shares with the fork server, a page fault each. The state itself
+/// is never dropped here, since this process never returns to the loop that owns it.
+fn leave_the_fork_server(socket: &OwnedFd, signals: &SignalFd, slots: &Slots) {
+    for (_, end) in &slots.waiting {
+        let _ = sys::close_inherited(end.as_raw_fd());
+    }
+    let _ = sys::close_inherited(socket.as_raw_fd());
+    let _ = sys::close_inherited(signals.as_fd().as_raw_fd());
+    if SigSet::empty().thread_set_mask().is_err() {
+        sys::exit_now(1);
+    }
+}
+
+/// Reaps what has ended and, if something other than a slot that ended cleanly did,
+/// kills the strays. A slot exits with status 0 when its runner thread closes its socket,
+/// with nothing running; killed, it leaves its test's processes behind.
+fn reap(slots: &mut Slots) {
+    let mut look_for_strays = slots.strays_left;
+    loop {
+        match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => break,
+            Ok(status) => {
+                let Some(pid) = status.pid() else { continue };
+                let clean = slots.live.remove(&pid) && matches!(status, WaitStatus::Exited(_, 0));
+                look_for_strays |= !clean;
+            }
+        }
+    }
+    if look_for_strays {
+        slots.strays_left = kill_strays(&slots.live) > 0;
+    }
+}
+
+/// SIGKILL to every child that is not one of `keep`; returns how many there were.
+fn kill_strays(keep: &HashSet<Pid>) -> usize {
+    let strays: Vec<Pid> = sys::children_of_self()
+        .into_iter()
+        .filter(|pid| !keep.contains(pid))
+        .collect();
+    for pid in &strays {
+        let _ = kill(*pid, Signal::SIGKILL);
+    }
+    strays.len()
+}
+
+/// Kills every slot and stray, waits until no child is left, and exits.
+fn shut_down(slots: &Slots) -> ! {
+    for pid in &slots.live {
+        let _ = kill(*pid, Signal::SIGKILL);
+    }
+    let none = HashSet::new();
+    loop {
+        let _ = kill_strays(&none);
+        if sys::retry_on_eintr(|| waitpid(None::<Pid>, None)).is_err() {
+            sys::exit_now(0);
+        }
+    }
+}

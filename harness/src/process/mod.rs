@@ -1,0 +1,101 @@
+//! The processes nstest forks, one module per role. Each module's first doc line says
+//! which process it runs in.
+//!
+//! ```text
+//! runner (multithreaded; forks once, at the top of main, while still single-threaded)
+//!   └─ fork ─> fork server                       fork_server.rs
+//!                └─ fork, once per runner thread ─> slot      slot.rs
+//!                     ├─ fork, per test without pid ─> test process     test_process.rs
+//!                     └─ clone(NEWUSER|NEWPID|..), per test with pid ─> init, PID 1   init.rs
+//!                                                         └─ fork ─> test process, PID 2
+//! ```
+//!
+//! Imports follow the tree: a role calls only the entry of the roles it forks, and what
+//! they share goes through [`crate::wire`] (the bytes that cross process boundaries),
+//! [`crate::sandbox`] (building the namespaces) and [`crate::sys`] (the system calls).
+//! Every process here is single-threaded, so each may fork, and its children may allocate
+//! and print freely.
+
+use std::os::fd::OwnedFd;
+
+use nix::sys::prctl;
+use nix::sys::signal::Signal;
+use nix::unistd::getppid;
+
+use crate::error::{Error, Result};
+use crate::sys;
+use crate::wire::Report;
+
+pub(crate) mod fork_server;
+mod init;
+mod panic_output;
+mod reap;
+mod slot;
+mod test_process;
+
+/// The runner's ends of one test's pipes, as a slot received them.
+pub(crate) struct Channels {
+    /// Where the test process (or a failing setup) writes its [`Report`].
+    pub report: OwnedFd,
+    /// Where the slot writes the exit frame.
+    pub exit: OwnedFd,
+    /// The test's stdout and stderr; `None` with `--nocapture`.
+    pub output: Option<OwnedFd>,
+}
+
+impl Channels {
+    /// The descriptors of a `RunTest` request, in the order the runner attached them:
+    /// report, exit, and output when captured. `None` for any other count.
+    pub(crate) fn from_request(fds: Vec<OwnedFd>) -> Option<Channels> {
+        let mut fds = fds.into_iter();
+        let (report, exit, output) = (fds.next()?, fds.next()?, fds.next());
+        fds.next().is_none().then_some(Channels {
+            report,
+            exit,
+            output,
+        })
+    }
+}
+
+/// Sets `PR_SET_PDEATHSIG` to SIGKILL, then checks that the parent did not die before it
+/// took effect (prctl(2): the signal is sent when the parent *thread* exits, and not at
+/// all if it was already gone).
+pub(crate) fn die_with_parent() -> Result<()> {
+    let parent = getppid();
+    set_death_signal()?;
+    if getppid() != parent {
+        sys::exit_now(1);
+    }
+    Ok(())
+}
+
+/// `PR_SET_PDEATHSIG` to SIGKILL, without the check of [`die_with_parent`]: for a PID
+/// namespace's init, whose parent is outside its namespace and so always reads as pid 0.
+fn set_death_signal() -> Result<()> {
+    prctl::set_pdeathsig(Signal::SIGKILL).map_err(|source| Error::Sys {
+        call: "prctl(PR_SET_PDEATHSIG, SIGKILL)",
+        source,
+    })
+}
+
+/// The report of a sandbox that could not be built.
+fn setup_failed(error: &Error) -> Report {
+    Report::SetupFailed {
+        step: error.step(),
+        errno: error.errno(),
+        detail: error.to_string(),
+    }
+}
+
+/// Writes the report; if the runner is gone there is no one left to tell.
+fn send_report(fd: &OwnedFd, report: &Report) {
+    let _ = write_all(fd, &report.encode());
+}
+
+fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> nix::Result<()> {
+    while !bytes.is_empty() {
+        let n = sys::retry_on_eintr(|| nix::unistd::write(fd, bytes))?;
+        bytes = &bytes[n..];
+    }
+    Ok(())
+}

@@ -1,0 +1,259 @@
+//! Runs in: a slot, one long-lived fork of the fork server per runner thread. Runs that
+//! thread's tests one after another, each in a fresh sandbox: waits for it with its
+//! timeout, kills what it left, and writes its exit frame.
+//!
+//! ```text
+//! slot (subreaper) ── fork, per test without pid ──> test process: builds its sandbox
+//!   │                                                 (unshare, id maps, mounts, lo,
+//!   │                                                 hostname, time), runs the test
+//!   └─ clone(NEWUSER|NEWPID|..), per test with pid ──> init, PID 1 ── fork ──> test, PID 2
+//! ```
+//!
+//! A slot is forked once per runner thread, not once per test, so a test costs the
+//! processes its sandbox needs and no more: one without a PID namespace (a mount, time,
+//! network, UTS or IPC namespace can each be entered by the process itself), two with one
+//! (init and the test; see `init`).
+//!
+//! The slot is a subreaper (prctl(2)), so a test's orphans are re-parented to it; it
+//! waits for the test on a pidfd with the deadline, then kills and reaps every leftover,
+//! and only then writes the exit frame. The last process of a mount namespace tears the
+//! namespace down in its own exit (an RCU grace period, measured at 0.05 to 0.08 ms per
+//! sandbox here), which the slot's `waitpid` includes; the README's Performance section
+//! has the measurements.
+//!
+//! A test can kill its parent, the slot: the test process dies with it (PDEATHSIG), and
+//! the fork server, the subreaper above the slot, kills whatever else is left. The runner
+//! thread sees the test end without an exit frame and asks for a new slot, which the fork
+//! server starts only once it has reaped the old one and no stray process is left; so a
+//! test is reported only once every process of it is gone.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use nix::sys::prctl;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::socket::{MsgFlags, send};
+use nix::unistd::{ForkResult, Pid, getegid, geteuid, getpid};
+
+use super::{
+    Channels, die_with_parent, init, reap, send_report, setup_failed, test_process, write_all,
+};
+use crate::error::{Error, Result};
+use crate::sandbox;
+use crate::sys;
+use crate::test::Test;
+use crate::wire::request::{self, Request};
+use crate::wire::{EXIT_FRAME_LEN, ExitFrame, Termination};
+
+/// A slot's first message on its socket: its pid, little-endian. Sent once it runs, which
+/// for a replacement slot is once the processes its predecessor left are gone.
+pub(crate) const HELLO_LEN: usize = 4;
+
+/// The slot's loop: one test per request on `socket`, until the runner thread closes it.
+pub(super) fn serve(tests: &[&'static Test], socket: OwnedFd) -> ! {
+    if prepare(&socket).is_err() {
+        sys::exit_now(1);
+    }
+    let mut cmsg_buffer = nix::cmsg_space!([RawFd; Request::MAX_FDS]);
+    loop {
+        let Some((request, fds)) = request::receive(&socket, &mut cmsg_buffer) else {
+            sys::exit_now(0)
+        };
+        // Anything but a test that exists is dropped with its descriptors, which the
+        // runner sees as a test that ended without a word.
+        let Request::RunTest { index, .. } = request else {
+            continue;
+        };
+        if let (Some(test), Some(channels)) =
+            (tests.get(index as usize), Channels::from_request(fds))
+        {
+            run(test, channels, &socket);
+        }
+    }
+}
+
+/// Dies with the fork server, becomes the subreaper of its tests' processes (prctl(2)), and
+/// says hello.
+fn prepare(socket: &OwnedFd) -> Result<()> {
+    die_with_parent()?;
+    prctl::set_child_subreaper(true).map_err(|source| Error::Sys {
+        call: "prctl(PR_SET_CHILD_SUBREAPER, 1)",
+        source,
+    })?;
+    let hello = getpid().as_raw().to_le_bytes();
+    sys::retry_on_eintr(|| send(socket.as_raw_fd(), &hello, MsgFlags::MSG_NOSIGNAL))
+        .map(drop)
+        .map_err(|source| Error::Sys {
+            call: "send(slot hello)",
+            source,
+        })
+}
+
+/// Runs one test in a fresh sandbox and writes its exit frame once every process of it is
+/// gone. The slot runs one test at a time, so all its children belong to this test.
+fn run(test: &'static Test, channels: Channels, socket: &OwnedFd) {
+    let Channels {
+        report,
+        exit,
+        output,
+    } = channels;
+    let started = if test.plan.pid {
+        start_init(test, socket, report, exit, output)
+    } else {
+        start_test_process(test, socket, report, exit, output)
+    };
+    match started {
+        Ok(Started {
+            child,
+            frame_from_init,
+            exit,
+        }) => finish(test, child, frame_from_init, &exit),
+        Err((error, report)) => send_report(&report, &setup_failed(&error)),
+    }
+}
+
+/// A sandbox the slot started: its first process, init's frame pipe (with a PID
+/// namespace), and the exit pipe the slot writes the frame to.
+struct Started {
+    child: Pid,
+    frame_from_init: Option<OwnedFd>,
+    exit: OwnedFd,
+}
+
+/// Why a sandbox did not start, and the report pipe to say so on.
+type NotStarted = (Error, OwnedFd);
+
+/// In a fresh child: closes what the test must not hold: the slot's socket (it could send
+/// requests) and the exit pipe (it could forge its frame).
+fn leave_the_slot(socket: &OwnedFd, exit: OwnedFd) {
+    let _ = sys::close_inherited(socket.as_raw_fd());
+    drop(exit);
+}
+
+/// Without a PID namespace: the test process is a plain fork that builds its sandbox in
+/// itself.
+fn start_test_process(
+    test: &'static Test,
+    socket: &OwnedFd,
+    report: OwnedFd,
+    exit: OwnedFd,
+    output: Option<OwnedFd>,
+) -> std::result::Result<Started, NotStarted> {
+    match sys::fork() {
+        Ok(ForkResult::Child) => {
+            leave_the_slot(socket, exit);
+            test_process::run(test, report, output, true)
+        }
+        Ok(ForkResult::Parent { child }) => Ok(Started {
+            child,
+            frame_from_init: None,
+            exit,
+        }),
+        Err(source) => Err((
+            Error::Fork {
+                what: "test process",
+                source,
+            },
+            report,
+        )),
+    }
+}
+
+/// With a PID namespace: init is cloned straight into the new namespaces, and tells the
+/// slot on a pipe of its own how the test (PID 2) ended.
+fn start_init(
+    test: &'static Test,
+    socket: &OwnedFd,
+    report: OwnedFd,
+    exit: OwnedFd,
+    output: Option<OwnedFd>,
+) -> std::result::Result<Started, NotStarted> {
+    let (frame_read, frame_write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(pipe) => pipe,
+        Err(source) => {
+            let call = "pipe2(O_CLOEXEC)";
+            return Err((Error::Sys { call, source }, report));
+        }
+    };
+    // Read before the clone: inside the new user namespace the ids read as the overflow id
+    // until init has written the maps (user_namespaces(7)).
+    let ids = (geteuid(), getegid());
+    let flags = sandbox::init_clone_flags(&test.plan);
+    match sys::clone_into_namespaces(flags) {
+        Ok(ForkResult::Child) => {
+            leave_the_slot(socket, exit);
+            drop(frame_read);
+            init::run(test, report, output, frame_write, ids)
+        }
+        Ok(ForkResult::Parent { child }) => Ok(Started {
+            child,
+            frame_from_init: Some(frame_read),
+            exit,
+        }),
+        Err(source) => Err((
+            Error::Clone {
+                flags: sandbox::flag_names(flags),
+                source,
+            },
+            report,
+        )),
+    }
+}
+
+/// Waits for the test side `child` to end, killing it at the test's timeout, makes sure
+/// nothing it started is left, and writes the exit frame. The slot is the parent of
+/// `child` and a subreaper, so the test's orphans are its children too.
+fn finish(test: &'static Test, child: Pid, frame_from_init: Option<OwnedFd>, exit: &OwnedFd) {
+    let deadline = test
+        .timeout()
+        .map(|secs| Instant::now() + Duration::from_secs(secs));
+    let Some(end) = reap::reap_until_deadline(child, deadline) else {
+        // Timed out. Killing the test process (or init, which takes the whole PID
+        // namespace with it) and then every leftover leaves nothing running.
+        let _ = kill(child, Signal::SIGKILL);
+        let _ = reap::reap_until(child);
+        let leaked = reap::kill_and_reap_leftovers(kill_children);
+        let frame = ExitFrame {
+            test: Termination::TimedOut,
+            leaked,
+        };
+        let _ = write_all(exit, &frame.encode());
+        return;
+    };
+    let frame = match frame_from_init {
+        // With a PID namespace, init has killed and reaped the rest and knows how the test
+        // (PID 2) ended; the slot only knows how init ended, the fallback when init died
+        // without a word. Either way nothing of the namespace is left once init has been
+        // reaped: when a PID namespace's init exits, the kernel kills every other process
+        // in it and waits for them (pid_namespaces(7); zap_pid_ns_processes).
+        Some(reader) => read_frame(&reader).unwrap_or(ExitFrame {
+            test: end,
+            leaked: 0,
+        }),
+        // Without one, leftovers were re-parented to this subreaper: kill and reap them.
+        None => ExitFrame {
+            test: end,
+            leaked: reap::kill_and_reap_leftovers(kill_children),
+        },
+    };
+    let _ = write_all(exit, &frame.encode());
+}
+
+fn read_frame(fd: &OwnedFd) -> Option<ExitFrame> {
+    let mut buf = [0u8; EXIT_FRAME_LEN];
+    let mut filled = 0;
+    while filled < buf.len() {
+        match sys::retry_on_eintr(|| nix::unistd::read(fd, &mut buf[filled..])) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => filled += n,
+        }
+    }
+    ExitFrame::decode(&buf).ok()
+}
+
+/// Without a PID namespace: SIGKILL to every child of this subreaper.
+fn kill_children() {
+    for pid in sys::children_of_self() {
+        let _ = kill(pid, Signal::SIGKILL);
+    }
+}

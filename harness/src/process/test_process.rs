@@ -1,0 +1,126 @@
+//! Runs in: the test process, a fork of the slot (or, with a PID namespace, of its init,
+//! as PID 2). Builds the sandbox when no init did, runs the test function on its only
+//! thread, and writes the report.
+
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Mutex;
+
+use super::{die_with_parent, panic_output, send_report, setup_failed, write_all};
+use crate::error::Error;
+use crate::sandbox;
+use crate::sys;
+use crate::test::Test;
+use crate::wire::Report;
+
+/// Where the panic hook leaves the location of the last panic, for the report.
+static PANIC_LOCATION: Mutex<Option<String>> = Mutex::new(None);
+
+/// The test this process runs; set only in test processes. A mutex rather than a
+/// `OnceLock`: its uncontended lock is inline, where `OnceLock::set` runs cold code, and
+/// each code page a fresh fork runs for the first time is a page fault.
+static RUNNING: Mutex<Option<&'static Test>> = Mutex::new(None);
+
+/// Installs the panic hook of test processes. The fork server calls it once, before it
+/// forks anything, so that a test process inherits the hook instead of allocating one
+/// (every heap page a fresh fork writes is a page fault). In a test process the hook
+/// records the location for the report and names the panicking main thread after the
+/// test (see `panic_output`); anywhere else it is std's default hook.
+pub(crate) fn install_panic_hook() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let running = *RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(test) = running else {
+            return default_hook(info);
+        };
+        if let Some(location) = info.location() {
+            *PANIC_LOCATION.lock().unwrap_or_else(|e| e.into_inner()) = Some(location.to_string());
+        }
+        // The main thread's id is the process id (gettid(2)). Asking std instead would
+        // register a thread-local destructor in every test process.
+        if nix::unistd::gettid() == nix::unistd::getpid() {
+            panic_output::print_as(&test.name(), || default_hook(info));
+        } else {
+            default_hook(info);
+        }
+    }));
+}
+
+/// The test process: enters the sandbox when `build_sandbox` (otherwise its init did),
+/// runs the test function, with panic messages that read `thread 'name' panicked at ...`
+/// as libtest's do, and reports the result.
+pub(super) fn run(
+    test: &'static Test,
+    report: OwnedFd,
+    output: Option<OwnedFd>,
+    build_sandbox: bool,
+) -> ! {
+    let setup = (|| {
+        die_with_parent()?;
+        if build_sandbox {
+            sandbox::enter(&test.plan)?;
+        }
+        if let Some(output) = output {
+            let dup_error = |call| move |source| Error::Sys { call, source };
+            nix::unistd::dup2_stdout(output.as_fd()).map_err(dup_error("dup2(output, 1)"))?;
+            nix::unistd::dup2_stderr(output.as_fd()).map_err(dup_error("dup2(output, 2)"))?;
+        }
+        Ok(())
+    })();
+    if let Err(error) = setup {
+        send_report(&report, &setup_failed(&error));
+        sys::exit_now(0);
+    }
+
+    *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(test);
+
+    // The test runs on this process's only thread rather than on a thread of its own as
+    // in libtest: in a freshly forked process, creating a thread costs about as much as
+    // the whole user-namespace sandbox (its stack and TLS are fresh pages, each a page
+    // fault). So the panic message gets the test's name from `panic_output`, and the
+    // backtrace is cut where libtest cuts it.
+    let outcome = std::panic::catch_unwind(|| __rust_begin_short_backtrace(test.run));
+    let result = match outcome {
+        Ok(Ok(())) => Report::Passed,
+        Ok(Err(debug)) => {
+            // What libtest's `Termination` impl for `Result` prints.
+            eprintln!("Error: {debug}");
+            Report::ReturnedErr { debug }
+        }
+        Err(payload) => Report::Panicked {
+            message: panic_message(payload.as_ref()),
+            location: PANIC_LOCATION
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        },
+    };
+    let _ = std::io::stdout().flush();
+    match result {
+        Report::Passed => drop(write_all(&report, &Report::PASSED)),
+        other => send_report(&report, &other),
+    }
+    sys::exit_now(0)
+}
+
+/// Calls the test. std's backtrace printer drops the frames below a function of this name,
+/// so a `RUST_BACKTRACE=1` backtrace starts at the test, as libtest's do (libtest calls its
+/// tests through a function of the same name).
+#[inline(never)]
+fn __rust_begin_short_backtrace<T>(run: fn() -> T) -> T {
+    let result = run();
+    // Keeps this frame on the stack (no tail call), so the printer can find it.
+    std::hint::black_box(());
+    result
+}
+
+/// The text of a panic payload, as libtest shows it.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    }
+}

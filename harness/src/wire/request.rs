@@ -1,0 +1,251 @@
+//! Requests: what a runner thread asks of the fork server or of its slot.
+//!
+//! One request is one `SOCK_SEQPACKET` datagram (unix(7)), so many runner threads can send
+//! on one socket at once and each request arrives whole: [`Request::LEN`] bytes, with the
+//! descriptors it names attached as `SCM_RIGHTS`. The bytes are a kind, a flags byte, two
+//! zero bytes and a little-endian `u32`; anything else, or the wrong number of descriptors,
+//! is rejected and its descriptors closed, which the sender sees as end-of-file.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
+
+use super::ProtocolError;
+use crate::sys;
+
+const KIND_RUN_TEST: u8 = 1;
+const KIND_START_SLOT: u8 = 2;
+const FLAG_CAPTURE: u8 = 1;
+
+/// A request, without the descriptors that travel with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Request {
+    /// To a slot: run the test at `index` of the list the fork server was started with.
+    /// Attached: the write ends of the report and exit pipes and, with `capture`, of the
+    /// output pipe.
+    RunTest {
+        /// Index into the fork server's list of tests.
+        index: u32,
+        /// Whether the output pipe is attached (otherwise output goes to the terminal).
+        capture: bool,
+    },
+    /// To the fork server: start a slot serving the one attached socket, once the slot
+    /// with pid `replacing` (if any) has been reaped and no stray process is left.
+    StartSlot {
+        /// The pid of the slot this one replaces.
+        replacing: Option<u32>,
+    },
+}
+
+impl Request {
+    /// The size of every encoded request.
+    pub(crate) const LEN: usize = 8;
+    /// The most descriptors a request carries.
+    pub(crate) const MAX_FDS: usize = 3;
+
+    /// How many descriptors travel with this request.
+    pub(crate) fn fd_count(&self) -> usize {
+        match self {
+            Request::RunTest { capture, .. } => 2 + usize::from(*capture),
+            Request::StartSlot { .. } => 1,
+        }
+    }
+
+    /// The request's bytes.
+    pub(crate) fn encode(&self) -> [u8; Self::LEN] {
+        let (kind, flags, value) = match *self {
+            Request::RunTest { index, capture } => {
+                (KIND_RUN_TEST, if capture { FLAG_CAPTURE } else { 0 }, index)
+            }
+            Request::StartSlot { replacing } => (KIND_START_SLOT, 0, replacing.unwrap_or(0)),
+        };
+        let v = value.to_le_bytes();
+        [kind, flags, 0, 0, v[0], v[1], v[2], v[3]]
+    }
+
+    /// Decodes a request that arrived with `fds` descriptors.
+    ///
+    /// # Errors
+    ///
+    /// A [`ProtocolError`] for a wrong length, an unknown kind or flag, or a descriptor
+    /// count that does not match the request.
+    pub(crate) fn decode(bytes: &[u8], fds: usize) -> Result<Request, ProtocolError> {
+        if bytes.len() != Self::LEN {
+            return Err(if bytes.len() < Self::LEN {
+                ProtocolError::Truncated {
+                    got: bytes.len(),
+                    wanted: Self::LEN,
+                }
+            } else {
+                ProtocolError::TrailingBytes(bytes.len() - Self::LEN)
+            });
+        }
+        let value = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
+        if bytes[2..4] != [0, 0] {
+            return Err(ProtocolError::UnknownTag(bytes[2] | bytes[3]));
+        }
+        let request = match (bytes[0], bytes[1]) {
+            (KIND_RUN_TEST, flags @ (0 | FLAG_CAPTURE)) => Request::RunTest {
+                index: value,
+                capture: flags == FLAG_CAPTURE,
+            },
+            (KIND_START_SLOT, 0) => Request::StartSlot {
+                replacing: (value != 0).then_some(value),
+            },
+            (KIND_RUN_TEST | KIND_START_SLOT, flags) => {
+                return Err(ProtocolError::UnknownTag(flags));
+            }
+            (kind, _) => return Err(ProtocolError::UnknownTag(kind)),
+        };
+        if request.fd_count() != fds {
+            return Err(ProtocolError::WrongDescriptorCount {
+                got: fds,
+                wanted: request.fd_count(),
+            });
+        }
+        Ok(request)
+    }
+}
+
+/// Sends `request` with `fds` attached, retrying on EINTR.
+///
+/// # Errors
+///
+/// `sendmsg(2)`'s errno: EPIPE or ECONNRESET when the other end is gone.
+pub(crate) fn send(socket: &OwnedFd, request: &Request, fds: &[RawFd]) -> nix::Result<()> {
+    debug_assert_eq!(fds.len(), request.fd_count());
+    let bytes = request.encode();
+    let cmsgs = [ControlMessage::ScmRights(fds)];
+    sys::retry_on_eintr(|| {
+        sendmsg::<()>(
+            socket.as_raw_fd(),
+            &[IoSlice::new(&bytes)],
+            &cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+    })
+    .map(drop)
+}
+
+/// Receives the next well-formed request with its descriptors (marked close-on-exec) into
+/// `space`, a buffer made by `nix::cmsg_space!([RawFd; Request::MAX_FDS])`. Malformed
+/// requests are dropped with their descriptors. `None` on end-of-file or an unrecoverable
+/// error.
+pub(crate) fn receive(socket: &OwnedFd, space: &mut Vec<u8>) -> Option<(Request, Vec<OwnedFd>)> {
+    loop {
+        let mut bytes = [0u8; Request::LEN + 1];
+        let (len, fds) = {
+            let mut iov = [IoSliceMut::new(&mut bytes)];
+            // Not `sys::retry_on_eintr`: the message borrows `iov` and `space`, which a
+            // closure called more than once cannot lend out.
+            let msg = loop {
+                match recvmsg::<()>(
+                    socket.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut *space),
+                    MsgFlags::MSG_CMSG_CLOEXEC,
+                ) {
+                    Err(nix::errno::Errno::EINTR) => {}
+                    other => break other.ok()?,
+                }
+            };
+            let mut fds = Vec::new();
+            for cmsg in msg.cmsgs().into_iter().flatten() {
+                if let ControlMessageOwned::ScmRights(received) = cmsg {
+                    fds.extend(received.into_iter().map(sys::own_received_fd));
+                }
+            }
+            (msg.bytes, fds)
+        };
+        if len == 0 {
+            return None;
+        }
+        if let Ok(request) = Request::decode(&bytes[..len], fds.len()) {
+            return Some((request, fds));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_request_round_trips() {
+        for request in [
+            Request::RunTest {
+                index: 0,
+                capture: false,
+            },
+            Request::RunTest {
+                index: u32::MAX,
+                capture: true,
+            },
+            Request::StartSlot { replacing: None },
+            Request::StartSlot {
+                replacing: Some(4242),
+            },
+        ] {
+            assert_eq!(
+                Request::decode(&request.encode(), request.fd_count()),
+                Ok(request)
+            );
+        }
+    }
+
+    #[test]
+    fn descriptor_counts_follow_the_request() {
+        let capture = Request::RunTest {
+            index: 1,
+            capture: true,
+        };
+        assert_eq!(capture.fd_count(), 3);
+        let plain = Request::RunTest {
+            index: 1,
+            capture: false,
+        };
+        assert_eq!(plain.fd_count(), 2);
+        assert_eq!(Request::StartSlot { replacing: None }.fd_count(), 1);
+        assert_eq!(
+            Request::decode(&capture.encode(), 2),
+            Err(ProtocolError::WrongDescriptorCount { got: 2, wanted: 3 })
+        );
+        assert_eq!(
+            Request::decode(&plain.encode(), 0),
+            Err(ProtocolError::WrongDescriptorCount { got: 0, wanted: 2 })
+        );
+    }
+
+    #[test]
+    fn malformed_requests_are_rejected_with_a_reason() {
+        let good = Request::RunTest {
+            index: 3,
+            capture: false,
+        }
+        .encode();
+        assert_eq!(
+            Request::decode(&good[..7], 2),
+            Err(ProtocolError::Truncated { got: 7, wanted: 8 })
+        );
+        let mut long = good.to_vec();
+        long.push(0);
+        assert_eq!(
+            Request::decode(&long, 2),
+            Err(ProtocolError::TrailingBytes(1))
+        );
+        let mut bad = good;
+        bad[0] = 9;
+        assert_eq!(Request::decode(&bad, 2), Err(ProtocolError::UnknownTag(9)));
+        let mut bad = good;
+        bad[1] = 4;
+        assert_eq!(Request::decode(&bad, 2), Err(ProtocolError::UnknownTag(4)));
+        let mut bad = Request::StartSlot { replacing: None }.encode();
+        bad[1] = FLAG_CAPTURE;
+        assert_eq!(Request::decode(&bad, 1), Err(ProtocolError::UnknownTag(1)));
+        let mut bad = good;
+        bad[3] = 1;
+        assert_eq!(Request::decode(&bad, 2), Err(ProtocolError::UnknownTag(1)));
+    }
+}
