@@ -10,10 +10,11 @@ use crate::sandbox::Plan;
 /// One test, as the macro registers it. Built by generated code only.
 #[derive(Debug)]
 pub struct Test {
-    /// `module_path!()` where the test was written; its first segment is the crate.
-    pub module_path: &'static str,
-    /// The function's name.
-    pub fn_name: &'static str,
+    /// `module_path!()` where the test was written, then `::` and the function's name; its
+    /// first segment is the crate. One string made at compile time (`concat!`), so that
+    /// naming a test allocates nothing: a process that runs one test of thousands, as under
+    /// nextest, sorts and filters them all.
+    pub path: &'static str,
     /// The wrapper that calls the function and turns its return value into a result.
     pub run: fn() -> Result<(), String>,
     /// The namespaces and settings the test asked for.
@@ -72,18 +73,17 @@ impl Test {
 
     /// The name libtest would give the test: its module path without the crate, then the
     /// function (`tests::binds_port_80`, or `binds_port_80` at the crate root).
-    pub fn name(&self) -> String {
-        match self.module_path.split_once("::") {
-            Some((_crate, rest)) => format!("{rest}::{}", self.fn_name),
-            None => self.fn_name.to_owned(),
-        }
+    pub fn name(&self) -> &'static str {
+        self.path
+            .split_once("::")
+            .map_or(self.path, |(_crate, rest)| rest)
     }
 }
 
 /// Every registered test, sorted by name as libtest lists them.
 pub(crate) fn all_tests() -> Vec<&'static Test> {
     let mut tests: Vec<&'static Test> = inventory::iter::<Test>.into_iter().collect();
-    tests.sort_by_cached_key(|test| test.name());
+    tests.sort_by_key(|test| test.name());
     tests
 }
 
@@ -114,10 +114,9 @@ impl<E: Debug> TestReturn for Result<(), E> {
 mod tests {
     use super::*;
 
-    fn test_at(module_path: &'static str) -> Test {
+    fn test_at(path: &'static str) -> Test {
         Test {
-            module_path,
-            fn_name: "binds",
+            path,
             run: || Ok(()),
             plan: Plan::hermetic(),
             timeout_secs: None,
@@ -128,8 +127,11 @@ mod tests {
 
     #[test]
     fn names_drop_the_crate_like_libtest() {
-        assert_eq!(test_at("service").name(), "binds");
-        assert_eq!(test_at("service::http::v1").name(), "http::v1::binds");
+        assert_eq!(test_at("service::binds").name(), "binds");
+        assert_eq!(
+            test_at("service::http::v1::binds").name(),
+            "http::v1::binds"
+        );
     }
 
     #[test]

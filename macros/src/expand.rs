@@ -254,8 +254,7 @@ fn registration(function: &ItemFn, args: &Args, attrs: &TestAttrs) -> TokenStrea
     quote! {
         ::nstest::__private::inventory::submit! {
             ::nstest::__private::Test {
-                module_path: ::core::module_path!(),
-                fn_name: #fn_name,
+                path: ::core::concat!(::core::module_path!(), "::", #fn_name),
                 run: {
                     fn run() -> ::core::result::Result<(), ::std::string::String> {
                         #call

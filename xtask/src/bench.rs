@@ -79,26 +79,39 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
             );
         }
     }
-    let nextest_ms = median(reps, || {
-        let manifest = fixture.join("Cargo.toml");
-        let nextest = |extra: &[&str]| {
-            let mut c = Command::new(cargo());
-            c.args(["nextest", "run", "--release", "--manifest-path"])
-                .arg(&manifest)
-                .args(["--test", "plain", "--no-tests=pass"])
-                .args(extra)
-                .env("CARGO_TARGET_DIR", &target);
-            wall_ms(&mut c)
-        };
-        let empty = nextest(&["-E", "none()"])?;
-        Ok((nextest(&[])? - empty) / N)
-    })?;
+    // Under nextest every test is a process of its own (`--exact NAME`), so this is the
+    // per-test cost a nextest user sees: plain `#[test]`s against the same under nstest.
+    let manifest = fixture.join("Cargo.toml");
+    let nextest_per_test = |test_target: &str| {
+        median(reps, || {
+            let nextest = |extra: &[&str]| {
+                let mut c = Command::new(cargo());
+                c.args(["nextest", "run", "--release", "--manifest-path"])
+                    .arg(&manifest)
+                    .args(["--test", test_target, "--no-tests=pass"])
+                    .args(extra)
+                    .env("CARGO_TARGET_DIR", &target);
+                wall_ms(&mut c)
+            };
+            let empty = nextest(&["-E", "none()"])?;
+            Ok((nextest(&[])? - empty) / N)
+        })
+    };
+    let nextest_ms = nextest_per_test("plain")?;
     note(
         format!(
-            "nextest, process per test, {} threads: ms per test",
+            "nextest, plain #[test], process per test, {} threads: ms per test",
             cores()
         ),
         fmt(nextest_ms),
+    );
+    let nextest_net_ms = nextest_per_test("mode_net")?;
+    note(
+        format!(
+            "nextest, nstest(net), process per test, {} threads: ms per test",
+            cores()
+        ),
+        fmt(nextest_net_ms),
     );
     let t = cores();
     let fork_ms = median(reps, || {
@@ -137,14 +150,29 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
     );
 
     let full = nstest_ms[&("full", 1)];
+    let vs_floor = |mode: &'static str, t: usize| nstest_ms[&(mode, t)] / floor_ms[&(mode, t)];
     let ratios = [
         (
-            "nstest / floor, full set, 1 thread (target <= 1.3)",
-            full / floor_ms[&("full", 1)],
+            "nstest / floor, net, 1 thread (target <= 1.3)",
+            vs_floor("net", 1),
         ),
         (
-            "nstest / floor, full set + time, 1 thread",
-            nstest_ms[&("full_time", 1)] / floor_ms[&("full_time", 1)],
+            "nstest / floor, net, N threads (target <= 1.3)",
+            vs_floor("net", t),
+        ),
+        (
+            "nstest / floor, full set + time, 1 thread (target <= 1.3)",
+            vs_floor("full_time", 1),
+        ),
+        (
+            "nstest / floor, full set + time, N threads (target <= 1.3)",
+            vs_floor("full_time", t),
+        ),
+        ("nstest / floor, full set, 1 thread", vs_floor("full", 1)),
+        ("nstest / floor, full set, N threads", vs_floor("full", t)),
+        (
+            "under nextest: nstest(net) / plain #[test], per test (target <= 1.3)",
+            nextest_net_ms / nextest_ms,
         ),
         (
             "nstest(net) / nextest (target < 1)",

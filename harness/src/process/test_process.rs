@@ -39,7 +39,7 @@ pub(crate) fn install_panic_hook() {
         // The main thread's id is the process id (gettid(2)). Asking std instead would
         // register a thread-local destructor in every test process.
         if nix::unistd::gettid() == nix::unistd::getpid() {
-            panic_output::print_as(&test.name(), || default_hook(info));
+            panic_output::print_as(test.name(), || default_hook(info));
         } else {
             default_hook(info);
         }

@@ -314,7 +314,7 @@ fn run_trial(index: u32, test: &'static Test, capture: bool) -> Result<Completio
             SKIPPED
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push((missing.kind.name(), test.name()));
+                .push((missing.kind.name(), test.name().to_owned()));
             return Ok(Completion::ignored_with(format!(
                 "needs {}, which this host cannot create",
                 missing.kind.name()
@@ -334,11 +334,11 @@ fn run_trial(index: u32, test: &'static Test, capture: bool) -> Result<Completio
         LEAKED
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push((test.name(), leaked));
+            .push((test.name().to_owned(), leaked));
     }
     if outcome == Outcome::Passed {
         if let Some(successes) = SUCCESSES.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-            successes.push((test.name(), output.trim_end().to_owned()));
+            successes.push((test.name().to_owned(), output.trim_end().to_owned()));
         }
     }
     match render_failure(&outcome, output, test) {
@@ -544,8 +544,7 @@ mod tests {
     use crate::test::ShouldPanic;
 
     const TEST: Test = Test {
-        module_path: "fixture",
-        fn_name: "t",
+        path: "fixture::t",
         run: || Ok(()),
         plan: Plan::hermetic(),
         timeout_secs: Some(90),

@@ -111,8 +111,7 @@ pub(crate) fn probe_tests(needed: Plan) -> Vec<&'static Test> {
         .chain(KINDS.iter().map(|kind| kind.plan()))
         .map(|plan| {
             &*Box::leak(Box::new(Test {
-                module_path: "nstest",
-                fn_name: "host_probe",
+                path: "nstest::host_probe",
                 run: || Ok(()),
                 plan,
                 timeout_secs: None,

@@ -1,10 +1,11 @@
-//! The floor: the sandbox nstest builds for a trivial test, with raw system calls and no
-//! harness (no fork server, slots, pipes, reports or runner), in the same process
-//! structure. `user` and `net` run direct, as in nstest: fork the test process; it
-//! unshares the set, writes the id maps, brings lo up (net) and exits. The full set (with
-//! mount, PID and maybe time namespaces) needs a supervisor: fork it; it unshares the set,
-//! writes the id maps, makes / private and mounts /tmp, brings lo up, writes the offsets
-//! (time), then forks an init that mounts /proc and forks the test, and waits.
+//! The floor: what the kernel needs for the sandbox of a trivial test, with raw system
+//! calls and the fewest processes, and no harness (no fork server, slots, pipes, reports
+//! or runner). Without a PID namespace that is one process per sandbox: fork it; it
+//! unshares the whole set, writes the id maps, makes / private and mounts /tmp (full), brings
+//! lo up, writes the time offsets and enters the time namespace (`setns` to
+//! time_for_children), and exits. With a PID namespace (the full set) it is two: the
+//! forked process does the same and then forks PID 1, which mounts /proc and exits (a
+//! PID namespace applies only to children, pid_namespaces(7)).
 //!
 //! Usage: floor MODE N WORKERS, MODE one of user, net, full, full_time. Prints the wall
 //! time per sandbox in ms. WORKERS processes share the N sandboxes.
@@ -81,23 +82,19 @@ fn sandbox(mode: Mode, uid: Uid, gid: Gid) {
     }
     if mode.time {
         std::fs::write("/proc/self/timens_offsets", "monotonic 3600 0\nboottime 3600 0\n").unwrap();
+        let ns = std::fs::File::open("/proc/self/ns/time_for_children").unwrap();
+        nix::sched::setns(ns, CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)).expect("setns");
     }
     if !mode.full {
-        // Direct: this process is the test.
+        // This process is the test.
         exit(0)
     }
     match fork_child() {
         ForkResult::Child => {
-            // init, PID 1: a fresh /proc, then the test as PID 2.
+            // PID 1, which is also the test: a fresh /proc, then exit.
             mount(Some("proc"), "/proc", Some("proc"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, None::<&str>)
                 .unwrap();
-            match fork_child() {
-                ForkResult::Child => exit(0),
-                ForkResult::Parent { child } => {
-                    waitpid(child, None).unwrap();
-                    exit(0)
-                }
-            }
+            exit(0)
         }
         ForkResult::Parent { child } => {
             waitpid(child, None).unwrap();
