@@ -12,7 +12,11 @@
 //!    this crate forks a multithreaded process.
 //! 2. Every raw pointer handed to the kernel points to a live, correctly sized value on the
 //!    caller's stack for the whole call.
-//! 3. No signal handler is ever installed: the fork server takes its signals through a
+//! 3. A test is named across processes by the address of its `Test` ([`test_at`]), and
+//!    only the runner makes such addresses, from `&'static Test`s that exist in the fork
+//!    server too: statics of the binary, or values leaked before the fork server was
+//!    forked. Each process that receives one is a fork of the process that sent it.
+//! 4. No signal handler is ever installed: the fork server takes its signals through a
 //!    signalfd, and every other process leaves dispositions at their defaults, so no Rust
 //!    code ever runs in signal context.
 #![allow(unsafe_code)]
@@ -21,6 +25,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::unistd::ForkResult;
+
+use crate::test::Test;
 
 /// Forks the calling process. See fork(2): <https://man7.org/linux/man-pages/man2/fork.2.html>.
 ///
@@ -89,6 +95,22 @@ pub(crate) fn retry_on_eintr<T>(mut call: impl FnMut() -> nix::Result<T>) -> nix
             other => return other,
         }
     }
+}
+
+/// The address a request names `test` by; see [`test_at`].
+pub(crate) fn address_of(test: &'static Test) -> u64 {
+    std::ptr::from_ref(test) as usize as u64
+}
+
+/// The test a request names by [`address_of`], in a fork of the process that made the
+/// address (rule 3 of the module docs).
+pub(crate) fn test_at(address: u64) -> &'static Test {
+    let pointer = address as usize as *const Test;
+    // SAFETY: by rule 3 the address came from a `&'static Test` of the runner that this
+    // process is a fork of, made before the fork (a static of the binary, or a value leaked
+    // before the fork server started, never freed), so it points to a valid `Test` here
+    // too, for the life of the process. Request::decode rejects 0.
+    unsafe { &*pointer }
 }
 
 /// Returns the heap's free pages to the kernel (malloc_trim(3); glibc releases free pages

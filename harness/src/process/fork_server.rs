@@ -31,19 +31,18 @@ use nix::unistd::{ForkResult, Pid, getpid, getppid};
 use super::{slot, test_process};
 use crate::error::{Error, Result};
 use crate::sys;
-use crate::test::Test;
 use crate::wire::request::{self, Request};
 
 pub(crate) use super::slot::HELLO_LEN;
 
-/// Forks the fork server, which serves `tests` (a request names a test by its index in
-/// this list). Returns the runner's end of the request socket and the server's pid. Must
-/// be called while the process has a single thread.
+/// Forks the fork server. Returns the runner's end of the request socket and the server's
+/// pid. Must be called while the process has a single thread; tests are named in requests
+/// by the address of their `Test` (see `wire::request`), so they must exist by now.
 ///
 /// # Errors
 ///
 /// [`Error::Multithreaded`] if another thread exists, or the failing call.
-pub(crate) fn start(tests: Vec<&'static Test>) -> Result<(OwnedFd, Pid)> {
+pub(crate) fn start() -> Result<(OwnedFd, Pid)> {
     if let Some(threads) = sys::thread_count().filter(|&n| n != 1) {
         return Err(Error::Multithreaded { threads });
     }
@@ -64,7 +63,7 @@ pub(crate) fn start(tests: Vec<&'static Test>) -> Result<(OwnedFd, Pid)> {
     })? {
         ForkResult::Child => {
             drop(runner_end);
-            serve(&tests, server_end, runner)
+            serve(server_end, runner)
         }
         ForkResult::Parent { child } => Ok((runner_end, child)),
     }
@@ -82,7 +81,7 @@ struct Slots {
 
 /// The fork server's loop. Exits when the runner closes its end or dies, after every
 /// process it started is gone.
-fn serve(tests: &[&'static Test], socket: OwnedFd, runner: Pid) -> ! {
+fn serve(socket: OwnedFd, runner: Pid) -> ! {
     let signals = match prepare_server(runner) {
         Ok(signals) => signals,
         Err(_) => sys::exit_now(1),
@@ -131,7 +130,7 @@ fn serve(tests: &[&'static Test], socket: OwnedFd, runner: Pid) -> ! {
             }
         }
         if !slots.waiting.is_empty() {
-            start_slots(tests, &socket, &signals, &mut slots);
+            start_slots(&socket, &signals, &mut slots);
         }
     }
 }
@@ -153,7 +152,7 @@ fn prepare_server(runner: Pid) -> nix::Result<SignalFd> {
 }
 
 /// Starts the slots whose predecessor has been reaped, once no stray process is left.
-fn start_slots(tests: &[&'static Test], socket: &OwnedFd, signals: &SignalFd, slots: &mut Slots) {
+fn start_slots(socket: &OwnedFd, signals: &SignalFd, slots: &mut Slots) {
     if slots.strays_left {
         return;
     }
@@ -168,7 +167,7 @@ fn start_slots(tests: &[&'static Test], socket: &OwnedFd, signals: &SignalFd, sl
         match sys::fork() {
             Ok(ForkResult::Child) => {
                 leave_the_fork_server(socket, signals, slots);
-                slot::serve(tests, end)
+                slot::serve(end)
             }
             Ok(ForkResult::Parent { child }) => {
                 slots.live.insert(child);

@@ -50,7 +50,7 @@ use crate::wire::{EXIT_FRAME_LEN, ExitFrame, Termination};
 pub(crate) const HELLO_LEN: usize = 4;
 
 /// The slot's loop: one test per request on `socket`, until the runner thread closes it.
-pub(super) fn serve(tests: &[&'static Test], socket: OwnedFd) -> ! {
+pub(super) fn serve(socket: OwnedFd) -> ! {
     if prepare(&socket).is_err() {
         sys::exit_now(1);
     }
@@ -59,15 +59,13 @@ pub(super) fn serve(tests: &[&'static Test], socket: OwnedFd) -> ! {
         let Some((request, fds)) = request::receive(&socket, &mut cmsg_buffer) else {
             sys::exit_now(0)
         };
-        // Anything but a test that exists is dropped with its descriptors, which the
-        // runner sees as a test that ended without a word.
-        let Request::RunTest { index, .. } = request else {
+        // Anything but a test request is dropped with its descriptors, which the runner
+        // sees as a test that ended without a word.
+        let Request::RunTest { test, .. } = request else {
             continue;
         };
-        if let (Some(test), Some(channels)) =
-            (tests.get(index as usize), Channels::from_request(fds))
-        {
-            run(test, channels, &socket);
+        if let Some(channels) = Channels::from_request(fds) {
+            run(sys::test_at(test), channels, &socket);
         }
     }
 }

@@ -1,11 +1,13 @@
 //! The runner's handle on the fork server and on each runner thread's slot.
 //!
 //! Runs in the runner, which is multithreaded and never forks: a test starts with a
-//! request to the calling thread's slot, which the fork server forks on the thread's first
-//! test and again whenever the slot has died.
+//! request to an idle slot, taken from a pool for the time of the test. The fork server
+//! forks a slot whenever none is idle, so there are as many as tests run at once (one per
+//! runner thread under `nstest::main!()`; under libtest's harness, whose threads live for
+//! one test each, the pool outlives them), and again whenever one has died.
 
-use std::cell::RefCell;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
 
 use nix::errno::Errno;
 use nix::sys::socket::socketpair;
@@ -19,22 +21,27 @@ use crate::sys;
 use crate::test::Test;
 use crate::wire::request::{self, Request};
 
-thread_local! {
-    /// The calling runner thread's slot, started on its first test.
-    static SLOT: RefCell<Option<Slot>> = const { RefCell::new(None) };
-}
-
-/// A runner thread's handle on its slot: one end of the slot's socket, and its pid.
+/// The runner's handle on a slot: one end of the slot's socket, and its pid.
+#[derive(Debug)]
 struct Slot {
     socket: OwnedFd,
     pid: Pid,
 }
 
-/// The runner's handle on the fork server: one end of the request socket, and its pid.
+/// The runner's handle on the fork server: one end of the request socket, its pid, and
+/// the slots that run no test right now.
 #[derive(Debug)]
 pub(crate) struct ForkServer {
     socket: OwnedFd,
     pid: Pid,
+    idle: Mutex<Vec<Slot>>,
+}
+
+/// A slot lent to one running test; give it back with [`Lease::finish`].
+#[must_use = "a lease not finished takes its slot out of the pool"]
+pub(crate) struct Lease<'a> {
+    server: &'a ForkServer,
+    slot: Slot,
 }
 
 /// The write ends of one test's pipes, sent along with its request.
@@ -48,76 +55,51 @@ pub(crate) struct TestPipes<'a> {
 }
 
 impl ForkServer {
-    /// Forks the fork server, serving `tests`. Must be called while the process has a
-    /// single thread.
+    /// Forks the fork server. Must be called while the process has a single thread, once
+    /// every test it will be asked for exists (see `wire::request`).
     ///
     /// # Errors
     ///
     /// [`Error::Multithreaded`] if another thread exists, or the failing call.
-    pub(crate) fn start(tests: Vec<&'static Test>) -> Result<ForkServer> {
-        let (socket, pid) = fork_server::start(tests)?;
-        Ok(ForkServer { socket, pid })
+    pub(crate) fn start() -> Result<ForkServer> {
+        let (socket, pid) = fork_server::start()?;
+        Ok(ForkServer {
+            socket,
+            pid,
+            idle: Mutex::new(Vec::new()),
+        })
     }
 
-    /// Starts test `index` in the calling thread's slot (started on first use, and
-    /// replaced if it has died).
+    /// Starts `test` in an idle slot (or a new one), which is the caller's until it gives
+    /// the lease back.
     ///
     /// # Errors
     ///
     /// `sendmsg(2)`'s errno, or why no slot could start.
-    pub(crate) fn spawn(&self, index: u32, pipes: &TestPipes<'_>) -> Result<()> {
+    pub(crate) fn spawn(&self, test: &'static Test, pipes: &TestPipes<'_>) -> Result<Lease<'_>> {
         let mut fds: Vec<RawFd> = vec![pipes.report.as_raw_fd(), pipes.exit.as_raw_fd()];
         fds.extend(pipes.output.map(AsRawFd::as_raw_fd));
         let request = Request::RunTest {
-            index,
+            test: sys::address_of(test),
             capture: pipes.output.is_some(),
         };
-        SLOT.with(|slot| {
-            let mut slot = slot.borrow_mut();
-            let mut replaced = false;
-            loop {
-                let current = match slot.take() {
-                    Some(current) => current,
-                    None => self.start_slot(None)?,
-                };
-                match request::send(&current.socket, &request, &fds) {
-                    Ok(()) => {
-                        *slot = Some(current);
-                        return Ok(());
-                    }
-                    // The slot died after its last test (a leftover of that test killed
-                    // it): once, start another in its place.
-                    Err(Errno::EPIPE | Errno::ECONNRESET) if !replaced => {
-                        *slot = Some(self.start_slot(Some(current.pid))?);
-                        replaced = true;
-                    }
-                    Err(source) => {
-                        return Err(sys_error("sendmsg(request to an nstest slot)", source));
-                    }
-                }
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut slot = match idle {
+            Some(slot) => slot,
+            None => self.start_slot(None)?,
+        };
+        match request::send(&slot.socket, &request, &fds) {
+            Ok(()) => {}
+            // The slot died after its last test (a leftover of that test killed it): once,
+            // start another in its place.
+            Err(Errno::EPIPE | Errno::ECONNRESET) => {
+                slot = self.start_slot(Some(slot.pid))?;
+                request::send(&slot.socket, &request, &fds)
+                    .map_err(|source| sys_error("sendmsg(request to an nstest slot)", source))?;
             }
-        })
-    }
-
-    /// A test ended without an exit frame, so the calling thread's slot died (the test
-    /// killed it). Replaces it, and returns once the fork server has reaped it and killed
-    /// every process it left: the runner reports a test only when nothing of it runs.
-    /// Without a slot (none started yet) there is nothing to do.
-    ///
-    /// # Errors
-    ///
-    /// Why the new slot could not start.
-    pub(crate) fn replace_lost_slot(&self) -> Result<()> {
-        SLOT.with(|slot| {
-            let mut slot = slot.borrow_mut();
-            if let Some(lost) = slot.take() {
-                let pid = lost.pid;
-                // Closing our end ends the old slot if it is in fact still alive.
-                drop(lost);
-                *slot = Some(self.start_slot(Some(pid))?);
-            }
-            Ok(())
-        })
+            Err(source) => return Err(sys_error("sendmsg(request to an nstest slot)", source)),
+        }
+        Ok(Lease { server: self, slot })
     }
 
     /// Asks the fork server for a slot and waits for its hello: its pid, sent once it runs.
@@ -154,6 +136,34 @@ impl ForkServer {
     pub(crate) fn stop(&self) {
         let _ = shutdown(self.socket.as_raw_fd(), Shutdown::Both);
         let _ = sys::retry_on_eintr(|| waitpid(self.pid, None));
+    }
+}
+
+impl Lease<'_> {
+    /// Gives the slot back once its test has ended. `frame_arrived` false means the slot
+    /// died with the test (the test killed it): then a replacement is started, and this
+    /// returns once the fork server has reaped the old slot and killed every process it
+    /// left, so the runner reports a test only when nothing of it runs.
+    ///
+    /// # Errors
+    ///
+    /// Why the replacement could not start.
+    pub(crate) fn finish(self, frame_arrived: bool) -> Result<()> {
+        let Lease { server, slot } = self;
+        let slot = if frame_arrived {
+            slot
+        } else {
+            let pid = slot.pid;
+            // Closing our end ends the old slot if it is in fact still alive.
+            drop(slot);
+            server.start_slot(Some(pid))?
+        };
+        server
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(slot);
+        Ok(())
     }
 }
 

@@ -70,11 +70,11 @@ pub fn doctor() -> bool {
         ..Plan::hermetic()
     };
     let probes = probe::probe_tests(everything);
-    if let Err(error) = runner::start_fork_server(probes.clone()) {
+    if let Err(error) = runner::start_fork_server() {
         println!("\nnstest cannot start its fork server: {error}");
         return false;
     }
-    let missing = runner::find_missing_with(&everything, 0, &probes);
+    let missing = runner::find_missing_with(&everything, &probes);
     runner::stop_fork_server();
 
     println!();

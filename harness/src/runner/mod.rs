@@ -111,10 +111,8 @@ pub fn run_main_then(in_runner: fn()) -> ! {
     // only on a host that lacks it). `--list` (which nextest runs for every binary)
     // starts no process at all.
     let probes = probe::probe_tests(Plan::union(tests.iter().map(|test| &test.plan)));
-    let first_probe = tests.len();
     if !args.list {
-        let served: Vec<&'static Test> = tests.iter().chain(&probes).copied().collect();
-        if let Err(error) = start_fork_server(served) {
+        if let Err(error) = start_fork_server() {
             eprintln!("nstest: cannot start: {error}");
             std::process::exit(101);
         }
@@ -122,9 +120,8 @@ pub fn run_main_then(in_runner: fn()) -> ! {
     let capture = !args.nocapture;
     let trials: Vec<Trial> = tests
         .iter()
-        .enumerate()
-        .map(|(index, &test)| {
-            Trial::ignorable_test(test.name(), move || run_trial(index as u32, test, capture))
+        .map(|&test| {
+            Trial::ignorable_test(test.name(), move || run_trial(test, capture))
                 .with_ignored_flag(test.ignore)
         })
         .collect();
@@ -146,7 +143,7 @@ pub fn run_main_then(in_runner: fn()) -> ! {
     // in its failure text. Skipping unsupported tests needs the probe, though.
     let skip = SKIP_UNSUPPORTED.get().copied().unwrap_or(false);
     if selected.len() > 1 || skip {
-        probe_host(&needed, first_probe, &probes);
+        probe_host(&needed, &probes);
     }
     in_runner();
 
@@ -178,8 +175,8 @@ fn read_unsupported() -> std::result::Result<(), String> {
 }
 
 /// Runs the probe sandboxes and prints, once each, what the host lacks and how to fix it.
-fn probe_host(needed: &Plan, first_probe: usize, probes: &[&'static Test]) {
-    let missing = find_missing_with(needed, first_probe, probes);
+fn probe_host(needed: &Plan, probes: &[&'static Test]) {
+    let missing = find_missing_with(needed, probes);
     let skip = SKIP_UNSUPPORTED.get().copied().unwrap_or(false);
     for m in &missing {
         eprintln!(
@@ -197,34 +194,29 @@ fn probe_host(needed: &Plan, first_probe: usize, probes: &[&'static Test]) {
 }
 
 /// [`probe::find_missing`] through the running fork server, whose list holds `probes`
-/// from index `first_probe` on.
-pub(crate) fn find_missing_with(
-    needed: &Plan,
-    first_probe: usize,
-    probes: &[&'static Test],
-) -> Vec<Missing> {
-    probe::find_missing(needed, |i| {
-        match run_sandboxed((first_probe + i) as u32, probes[i], true) {
-            Ok((
-                Outcome::SetupFailed {
-                    step,
-                    errno,
-                    detail,
-                },
-                ..,
-            )) => Some((step, errno, detail)),
-            _ => None,
-        }
+/// made before it started.
+pub(crate) fn find_missing_with(needed: &Plan, probes: &[&'static Test]) -> Vec<Missing> {
+    probe::find_missing(needed, |i| match run_sandboxed(probes[i], true) {
+        Ok((
+            Outcome::SetupFailed {
+                step,
+                errno,
+                detail,
+            },
+            ..,
+        )) => Some((step, errno, detail)),
+        _ => None,
     })
 }
 
-/// Starts the fork server with `served`; must be called while single-threaded.
+/// Starts the fork server; must be called while single-threaded, once every test it will
+/// be asked for exists.
 ///
 /// # Errors
 ///
 /// When the fork server cannot be started.
-pub(crate) fn start_fork_server(served: Vec<&'static Test>) -> Result<()> {
-    let server = ForkServer::start(served)?;
+pub(crate) fn start_fork_server() -> Result<()> {
+    let server = ForkServer::start()?;
     SERVER.set(server).expect("the fork server is started once");
     Ok(())
 }
@@ -307,7 +299,7 @@ fn report_leaks() {
 }
 
 /// One trial: the test in its sandbox, rendered for libtest-mimic.
-fn run_trial(index: u32, test: &'static Test, capture: bool) -> Result<Completion, Failed> {
+fn run_trial(test: &'static Test, capture: bool) -> Result<Completion, Failed> {
     let missing = MISSING.get().map_or(&[][..], Vec::as_slice);
     if let Some(missing) = probe::missing_for(missing, &test.plan) {
         if SKIP_UNSUPPORTED.get().copied().unwrap_or(false) {
@@ -328,8 +320,8 @@ fn run_trial(index: u32, test: &'static Test, capture: bool) -> Result<Completio
         )
         .into());
     }
-    let (outcome, output, leaked) = run_sandboxed(index, test, capture)
-        .map_err(|error| Failed::from(format!("nstest: {error}")))?;
+    let (outcome, output, leaked) =
+        run_sandboxed(test, capture).map_err(|error| Failed::from(format!("nstest: {error}")))?;
     if leaked > 0 && outcome == Outcome::Passed {
         LEAKED
             .lock()
@@ -407,7 +399,7 @@ fn render_failure(outcome: &Outcome, output: String, test: &Test) -> Option<Stri
 }
 
 /// Starts `test` through the fork server and waits until every process of it is gone.
-fn run_sandboxed(index: u32, test: &'static Test, capture: bool) -> Result<(Outcome, String, u32)> {
+fn run_sandboxed(test: &'static Test, capture: bool) -> Result<(Outcome, String, u32)> {
     let server = SERVER.get().expect("run_main starts the fork server first");
     let (report_read, report_write) = pipe()?;
     let (exit_read, exit_write) = pipe()?;
@@ -415,8 +407,8 @@ fn run_sandboxed(index: u32, test: &'static Test, capture: bool) -> Result<(Outc
         true => pipe().map(|(read, write)| (Some(read), Some(write)))?,
         false => (None, None),
     };
-    server.spawn(
-        index,
+    let lease = server.spawn(
+        test,
         &TestPipes {
             report: &report_write,
             exit: &exit_write,
@@ -426,10 +418,9 @@ fn run_sandboxed(index: u32, test: &'static Test, capture: bool) -> Result<(Outc
     // Only the sandbox may hold write ends now, so EOF on all three means it is gone.
     drop((report_write, exit_write, output_write));
     let collected = collect(&report_read, &exit_read, output_read.as_ref())?;
-    if collected.exit.len() < EXIT_FRAME_LEN {
-        // The slot died with the test: this waits until its processes are gone too.
-        server.replace_lost_slot()?;
-    }
+    // Without a frame the slot died with the test: this waits until its processes are
+    // gone too.
+    lease.finish(collected.exit.len() == EXIT_FRAME_LEN)?;
 
     let report = (!collected.report.is_empty()).then(|| Report::decode(&collected.report));
     let exit = ExitFrame::decode(&collected.exit).ok();

@@ -45,6 +45,9 @@ pub enum ProtocolError {
     UnknownTag(u8),
     /// A string field that is not UTF-8.
     NotUtf8,
+    /// A request with a field set that its kind leaves zero, or a test request naming no
+    /// test.
+    MisplacedField,
     /// A request arrived with another number of descriptors than it needs.
     WrongDescriptorCount {
         /// Descriptors attached.
@@ -73,6 +76,7 @@ impl fmt::Display for ProtocolError {
             Self::TrailingBytes(n) => write!(f, "{n} unexpected bytes after the report"),
             Self::UnknownTag(t) => write!(f, "unknown tag {t} in report"),
             Self::NotUtf8 => write!(f, "report text is not UTF-8"),
+            Self::MisplacedField => write!(f, "request with a field its kind does not use"),
             Self::WrongDescriptorCount { got, wanted } => {
                 write!(f, "request with {got} descriptors, expected {wanted}")
             }

@@ -3,8 +3,15 @@
 //! One request is one `SOCK_SEQPACKET` datagram (unix(7)), so many runner threads can send
 //! on one socket at once and each request arrives whole: [`Request::LEN`] bytes, with the
 //! descriptors it names attached as `SCM_RIGHTS`. The bytes are a kind, a flags byte, two
-//! zero bytes and a little-endian `u32`; anything else, or the wrong number of descriptors,
-//! is rejected and its descriptors closed, which the sender sees as end-of-file.
+//! zero bytes, a little-endian `u32` and a little-endian `u64`; anything else, or the wrong
+//! number of descriptors, is rejected and its descriptors closed, which the sender sees as
+//! end-of-file.
+//!
+//! A test is named by the address of its `Test`, a `static` of the test binary (or, for
+//! the host probe's sandboxes, leaked before the fork server started). The runner and the
+//! fork server are forks of one image, so the address means the same in both, and naming
+//! tests this way needs no list agreed on in advance: under libtest's own harness the fork
+//! server starts in a constructor, before every other constructor has registered its test.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -21,12 +28,11 @@ const FLAG_CAPTURE: u8 = 1;
 /// A request, without the descriptors that travel with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Request {
-    /// To a slot: run the test at `index` of the list the fork server was started with.
-    /// Attached: the write ends of the report and exit pipes and, with `capture`, of the
-    /// output pipe.
+    /// To a slot: run the test whose `Test` is at address `test`. Attached: the write ends
+    /// of the report and exit pipes and, with `capture`, of the output pipe.
     RunTest {
-        /// Index into the fork server's list of tests.
-        index: u32,
+        /// The address of the test's `Test` (see the module docs); never 0.
+        test: u64,
         /// Whether the output pipe is attached (otherwise output goes to the terminal).
         capture: bool,
     },
@@ -40,7 +46,7 @@ pub(crate) enum Request {
 
 impl Request {
     /// The size of every encoded request.
-    pub(crate) const LEN: usize = 8;
+    pub(crate) const LEN: usize = 16;
     /// The most descriptors a request carries.
     pub(crate) const MAX_FDS: usize = 3;
 
@@ -54,14 +60,21 @@ impl Request {
 
     /// The request's bytes.
     pub(crate) fn encode(&self) -> [u8; Self::LEN] {
-        let (kind, flags, value) = match *self {
-            Request::RunTest { index, capture } => {
-                (KIND_RUN_TEST, if capture { FLAG_CAPTURE } else { 0 }, index)
-            }
-            Request::StartSlot { replacing } => (KIND_START_SLOT, 0, replacing.unwrap_or(0)),
+        let (kind, flags, value, test) = match *self {
+            Request::RunTest { test, capture } => (
+                KIND_RUN_TEST,
+                if capture { FLAG_CAPTURE } else { 0 },
+                0,
+                test,
+            ),
+            Request::StartSlot { replacing } => (KIND_START_SLOT, 0, replacing.unwrap_or(0), 0),
         };
-        let v = value.to_le_bytes();
-        [kind, flags, 0, 0, v[0], v[1], v[2], v[3]]
+        let mut bytes = [0u8; Self::LEN];
+        bytes[0] = kind;
+        bytes[1] = flags;
+        bytes[4..8].copy_from_slice(&value.to_le_bytes());
+        bytes[8..16].copy_from_slice(&test.to_le_bytes());
+        bytes
     }
 
     /// Decodes a request that arrived with `fds` descriptors.
@@ -82,17 +95,23 @@ impl Request {
             });
         }
         let value = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
+        let test = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
         if bytes[2..4] != [0, 0] {
             return Err(ProtocolError::UnknownTag(bytes[2] | bytes[3]));
         }
         let request = match (bytes[0], bytes[1]) {
-            (KIND_RUN_TEST, flags @ (0 | FLAG_CAPTURE)) => Request::RunTest {
-                index: value,
-                capture: flags == FLAG_CAPTURE,
-            },
-            (KIND_START_SLOT, 0) => Request::StartSlot {
+            (KIND_RUN_TEST, flags @ (0 | FLAG_CAPTURE)) if value == 0 && test != 0 => {
+                Request::RunTest {
+                    test,
+                    capture: flags == FLAG_CAPTURE,
+                }
+            }
+            (KIND_START_SLOT, 0) if test == 0 => Request::StartSlot {
                 replacing: (value != 0).then_some(value),
             },
+            (KIND_RUN_TEST, 0 | FLAG_CAPTURE) | (KIND_START_SLOT, 0) => {
+                return Err(ProtocolError::MisplacedField);
+            }
             (KIND_RUN_TEST | KIND_START_SLOT, flags) => {
                 return Err(ProtocolError::UnknownTag(flags));
             }
@@ -176,11 +195,11 @@ mod tests {
     fn every_request_round_trips() {
         for request in [
             Request::RunTest {
-                index: 0,
+                test: 8,
                 capture: false,
             },
             Request::RunTest {
-                index: u32::MAX,
+                test: u64::MAX,
                 capture: true,
             },
             Request::StartSlot { replacing: None },
@@ -198,12 +217,12 @@ mod tests {
     #[test]
     fn descriptor_counts_follow_the_request() {
         let capture = Request::RunTest {
-            index: 1,
+            test: 1,
             capture: true,
         };
         assert_eq!(capture.fd_count(), 3);
         let plain = Request::RunTest {
-            index: 1,
+            test: 1,
             capture: false,
         };
         assert_eq!(plain.fd_count(), 2);
@@ -221,13 +240,16 @@ mod tests {
     #[test]
     fn malformed_requests_are_rejected_with_a_reason() {
         let good = Request::RunTest {
-            index: 3,
+            test: 3,
             capture: false,
         }
         .encode();
         assert_eq!(
-            Request::decode(&good[..7], 2),
-            Err(ProtocolError::Truncated { got: 7, wanted: 8 })
+            Request::decode(&good[..15], 2),
+            Err(ProtocolError::Truncated {
+                got: 15,
+                wanted: 16
+            })
         );
         let mut long = good.to_vec();
         long.push(0);
@@ -247,5 +269,27 @@ mod tests {
         let mut bad = good;
         bad[3] = 1;
         assert_eq!(Request::decode(&bad, 2), Err(ProtocolError::UnknownTag(1)));
+        // A test request names a test and nothing else; a slot request no test.
+        let no_test = Request::RunTest {
+            test: 0,
+            capture: false,
+        }
+        .encode();
+        assert_eq!(
+            Request::decode(&no_test, 2),
+            Err(ProtocolError::MisplacedField)
+        );
+        let mut with_pid = good;
+        with_pid[4] = 7;
+        assert_eq!(
+            Request::decode(&with_pid, 2),
+            Err(ProtocolError::MisplacedField)
+        );
+        let mut slot_with_test = Request::StartSlot { replacing: None }.encode();
+        slot_with_test[8] = 1;
+        assert_eq!(
+            Request::decode(&slot_with_test, 1),
+            Err(ProtocolError::MisplacedField)
+        );
     }
 }
