@@ -5,11 +5,13 @@
 //! - [`hits`]: an async (axum) service counting hits, also on port 80;
 //! - [`clock`]: uptime, leases and rate limits on CLOCK_BOOTTIME and `Instant`;
 //! - [`spool`]: a record writer that must survive a full disk;
-//! - [`identity`]: a node identity derived from the hostname.
+//! - [`identity`]: a node identity derived from the hostname;
+//! - [`replica`]: a client that fails over from a primary to a backup.
 #![deny(unsafe_code)]
 
 pub mod clock;
 pub mod hits;
 pub mod identity;
+pub mod replica;
 pub mod spool;
 pub mod status;

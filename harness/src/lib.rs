@@ -22,6 +22,8 @@ mod duration;
 #[cfg(target_os = "linux")]
 mod error;
 #[cfg(target_os = "linux")]
+mod network;
+#[cfg(target_os = "linux")]
 mod process;
 #[cfg_attr(not(target_os = "linux"), path = "runner/unsupported.rs")]
 mod runner;
@@ -35,6 +37,10 @@ mod wire;
 
 /// Runs the function as a hermetic test in fresh namespaces. See the crate docs.
 pub use nstest_macros::ns_test;
+
+/// Private switched networks of hosts inside a test, with partitions and shaped links.
+#[cfg(target_os = "linux")]
+pub use network::{Fault, Host, Network, Shape};
 
 /// Defines `main` for a test target with `harness = false`: runs every `#[ns_test]` of the
 /// target through a libtest-compatible command line and exits like libtest (101 on

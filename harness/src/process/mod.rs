@@ -33,6 +33,8 @@ mod reap;
 mod slot;
 mod test_process;
 
+pub(crate) use test_process::running_test;
+
 /// The runner's ends of one test's pipes, as a slot received them.
 pub(crate) struct Channels {
     /// Where the test process (or a failing setup) writes its [`Report`].

@@ -21,6 +21,13 @@ static PANIC_LOCATION: Mutex<Option<String>> = Mutex::new(None);
 /// each code page a fresh fork runs for the first time is a page fault.
 static RUNNING: Mutex<Option<&'static Test>> = Mutex::new(None);
 
+/// The test this process runs, or `None` outside a test process. `network` asks: a
+/// `Network` may only be built inside a test, and lists its hosts in `/etc/hosts` only
+/// when the test has a mount namespace of its own.
+pub(crate) fn running_test() -> Option<&'static Test> {
+    *RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Installs the panic hook of test processes. The fork server calls it once, before it
 /// forks anything, so that a test process inherits the hook instead of allocating one
 /// (every heap page a fresh fork writes is a page fault). In a test process the hook

@@ -1,0 +1,112 @@
+//! The replicated lookup of `replica` on a network of three hosts: a primary, a backup
+//! and a client, each its own network namespace on one private LAN, found by name through
+//! the test's `/etc/hosts`. A partition isolates the primary, a slow link makes it miss
+//! the client's timeout, and the client must fail over and come back.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use nstest::{Host, Network, Shape, ns_test};
+use nstest_examples::replica::{Answer, Client, serve};
+
+const TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Starts a replica named after its host on port 7000, holding `color = blue`.
+fn start_replica(host: &Host) {
+    let listener = host.run(|| TcpListener::bind("[::]:7000").unwrap());
+    let name = host.name().to_owned();
+    let data = BTreeMap::from([("color".to_owned(), "blue".to_owned())]);
+    std::thread::spawn(move || serve(listener, &name, data));
+}
+
+fn cluster() -> (Network, Host, Host, Host) {
+    let net = Network::new();
+    let (primary, backup, client) = (net.host("primary"), net.host("backup"), net.host("client"));
+    start_replica(&primary);
+    start_replica(&backup);
+    (net, primary, backup, client)
+}
+
+fn lookup(client: &Host) -> Answer {
+    let c = Client::new(&["primary:7000", "backup:7000"], TIMEOUT);
+    client
+        .run(move || c.get("color"))
+        .expect("some replica answers")
+}
+
+fn answer(from: &str) -> Answer {
+    Answer {
+        from: from.into(),
+        value: Some("blue".into()),
+    }
+}
+
+#[ns_test]
+fn the_client_fails_over_when_the_primary_is_cut_off_and_returns_after_the_heal() {
+    let (net, primary, backup, client) = cluster();
+    assert_eq!(lookup(&client), answer("primary"));
+
+    let cut = net.partition(&[&primary], &[&backup, &client]);
+    let started = Instant::now();
+    assert_eq!(lookup(&client), answer("backup"));
+    // It waited for the primary's timeout first: the partition dropped silently, as a
+    // dead host or cut cable would, rather than refusing.
+    assert!(started.elapsed() >= TIMEOUT, "{:?}", started.elapsed());
+
+    cut.heal();
+    assert_eq!(lookup(&client), answer("primary"));
+}
+
+#[ns_test]
+fn a_primary_behind_a_slow_link_misses_the_timeout_and_the_backup_answers() {
+    let (net, primary, _backup, client) = cluster();
+    // 200 ms each way: the connect alone takes 400 ms, beyond the 300 ms timeout.
+    let slow = Shape {
+        delay: Duration::from_millis(200),
+        ..Shape::default()
+    };
+    let _slow = net.shape(&client, &primary, slow);
+    assert_eq!(lookup(&client), answer("backup"));
+    // With a patient client the slow primary still answers.
+    let patient = Client::new(&["primary:7000"], Duration::from_secs(5));
+    let started = Instant::now();
+    assert_eq!(
+        client.run(move || patient.get("color")).unwrap(),
+        answer("primary")
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(800),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[ns_test(net)]
+fn an_async_client_reaches_an_async_server_on_another_host() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let net = Network::new();
+    let (server, client) = (net.host("server"), net.host("client"));
+    let addr = (server.ipv6(), 7000);
+    let listener = server.block_on(async move { tokio::net::TcpListener::bind(addr).await });
+    let listener = listener.unwrap().into_std().unwrap();
+    let served = server.spawn_async(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        let (mut stream, peer) = listener.accept().await.unwrap();
+        stream.write_all(b"hello\n").await.unwrap();
+        peer.ip()
+    });
+    let line = client.block_on(async move {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).await.unwrap();
+        line
+    });
+    assert_eq!(line, "hello\n");
+    assert_eq!(
+        served.join().unwrap(),
+        std::net::IpAddr::from(client.ipv6())
+    );
+}
+
+nstest::main!();

@@ -1,0 +1,222 @@
+//! A small rtnetlink client: the few messages a [`Network`](super::Network) needs, encoded
+//! by hand over nix's `NETLINK_ROUTE` socket (rtnetlink(7), netlink(7)).
+//!
+//! Why not `netlink-packet-route`: it encodes links and addresses well, but not the traffic
+//! control objects used here (`clsact`, a `bpf` classifier with classic BPF ops and a
+//! `gact` action); those would need an encoder of our own anyway, and one encoder for
+//! every message keeps them in one style, with no unsafe code and no new dependency
+//! (nix already gives the socket).
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto, socket,
+};
+
+pub(super) const RTM_NEWLINK: u16 = 16;
+pub(super) const RTM_NEWADDR: u16 = 20;
+pub(super) const RTM_NEWQDISC: u16 = 36;
+pub(super) const RTM_NEWTFILTER: u16 = 44;
+
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_ACK: u16 = 0x4;
+pub(super) const NLM_F_EXCL: u16 = 0x200;
+pub(super) const NLM_F_CREATE: u16 = 0x400;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_HDRLEN: usize = 16;
+
+/// One request being built: the `nlmsghdr`, a fixed header, then attributes (each
+/// `struct nlattr` plus payload, padded to 4 bytes), possibly nested.
+#[derive(Debug)]
+pub(super) struct Message {
+    buf: Vec<u8>,
+}
+
+impl Message {
+    /// A request of `kind` (`RTM_*`) with `flags` (`NLM_F_*`; `REQUEST` and `ACK` are
+    /// always added) and the fixed header that kind takes.
+    pub(super) fn new(kind: u16, flags: u16, header: &[u8]) -> Message {
+        let mut buf = vec![0; NLMSG_HDRLEN];
+        buf[4..6].copy_from_slice(&kind.to_ne_bytes());
+        buf[6..8].copy_from_slice(&(flags | NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+        let mut message = Message { buf };
+        message.put(header);
+        message
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        while self.buf.len() % 4 != 0 {
+            self.buf.push(0);
+        }
+    }
+
+    /// Appends attribute `kind` with `data` as its payload.
+    pub(super) fn attr(&mut self, kind: u16, data: &[u8]) -> &mut Message {
+        let len = u16::try_from(4 + data.len()).expect("netlink attribute under 64 KiB");
+        self.buf.extend_from_slice(&len.to_ne_bytes());
+        self.buf.extend_from_slice(&kind.to_ne_bytes());
+        self.put(data);
+        self
+    }
+
+    pub(super) fn attr_u32(&mut self, kind: u16, value: u32) -> &mut Message {
+        self.attr(kind, &value.to_ne_bytes())
+    }
+
+    pub(super) fn attr_u8(&mut self, kind: u16, value: u8) -> &mut Message {
+        self.attr(kind, &[value])
+    }
+
+    /// A string attribute, NUL-terminated as the kernel's `NLA_STRING` parsers accept.
+    pub(super) fn attr_str(&mut self, kind: u16, value: &str) -> &mut Message {
+        let mut bytes = value.as_bytes().to_vec();
+        bytes.push(0);
+        self.attr(kind, &bytes)
+    }
+
+    /// A nested attribute `kind` whose payload `fill` appends.
+    pub(super) fn nest(&mut self, kind: u16, fill: impl FnOnce(&mut Message)) -> &mut Message {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&[0, 0]);
+        self.buf.extend_from_slice(&kind.to_ne_bytes());
+        fill(self);
+        let len = u16::try_from(self.buf.len() - start).expect("nested attribute under 64 KiB");
+        self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
+        self
+    }
+
+    /// Raw bytes (a fixed header inside a nested attribute, as `VETH_INFO_PEER` has).
+    pub(super) fn raw(&mut self, bytes: &[u8]) -> &mut Message {
+        self.put(bytes);
+        self
+    }
+
+    fn finish(mut self, seq: u32) -> Vec<u8> {
+        let len = u32::try_from(self.buf.len()).expect("netlink message under 4 GiB");
+        self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
+        self.buf[8..12].copy_from_slice(&seq.to_ne_bytes());
+        self.buf
+    }
+}
+
+/// `struct ifinfomsg` (rtnetlink(7)).
+pub(super) fn ifinfomsg(index: i32, flags: u32, change: u32) -> [u8; 16] {
+    let mut h = [0u8; 16];
+    h[0] = libc::AF_UNSPEC as u8;
+    h[4..8].copy_from_slice(&index.to_ne_bytes());
+    h[8..12].copy_from_slice(&flags.to_ne_bytes());
+    h[12..16].copy_from_slice(&change.to_ne_bytes());
+    h
+}
+
+/// `struct ifaddrmsg` (rtnetlink(7)).
+pub(super) fn ifaddrmsg(family: i32, prefix_len: u8, flags: u8, index: u32) -> [u8; 8] {
+    let mut h = [0u8; 8];
+    h[0] = family as u8;
+    h[1] = prefix_len;
+    h[2] = flags;
+    h[4..8].copy_from_slice(&index.to_ne_bytes());
+    h
+}
+
+/// `struct tcmsg` (rtnetlink(7), tc(8)).
+pub(super) fn tcmsg(ifindex: i32, handle: u32, parent: u32, info: u32) -> [u8; 20] {
+    let mut h = [0u8; 20];
+    h[0] = libc::AF_UNSPEC as u8;
+    h[4..8].copy_from_slice(&ifindex.to_ne_bytes());
+    h[8..12].copy_from_slice(&handle.to_ne_bytes());
+    h[12..16].copy_from_slice(&parent.to_ne_bytes());
+    h[16..20].copy_from_slice(&info.to_ne_bytes());
+    h
+}
+
+/// A `NETLINK_ROUTE` socket of the network namespace of the thread that opened it: every
+/// request it sends acts on that namespace, whichever thread sends it later.
+#[derive(Debug)]
+pub(super) struct Rtnl {
+    fd: OwnedFd,
+    seq: u32,
+}
+
+impl Rtnl {
+    /// Opens the socket in the calling thread's network namespace.
+    ///
+    /// # Errors
+    ///
+    /// socket(2)'s errno.
+    pub(super) fn open() -> Result<Rtnl, Errno> {
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkRoute,
+        )?;
+        Ok(Rtnl { fd, seq: 0 })
+    }
+
+    /// Sends `message` and waits for the kernel's acknowledgement.
+    ///
+    /// # Errors
+    ///
+    /// The errno the kernel answered with (`NLMSG_ERROR`), or that of sendto/recv.
+    pub(super) fn request(&mut self, message: Message) -> Result<(), Errno> {
+        self.seq = self.seq.wrapping_add(1);
+        let bytes = message.finish(self.seq);
+        sendto(
+            self.fd.as_raw_fd(),
+            &bytes,
+            &NetlinkAddr::new(0, 0),
+            MsgFlags::empty(),
+        )?;
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty())?;
+            let mut at = 0;
+            while at + NLMSG_HDRLEN <= n {
+                let word = |i: usize| u32::from_ne_bytes(buf[i..i + 4].try_into().unwrap());
+                let len = word(at) as usize;
+                let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
+                let seq = word(at + 8);
+                if len < NLMSG_HDRLEN || at + len > n {
+                    return Err(Errno::EBADMSG);
+                }
+                if kind == NLMSG_ERROR && seq == self.seq && len >= NLMSG_HDRLEN + 4 {
+                    let code = i32::from_ne_bytes(buf[at + 16..at + 20].try_into().unwrap());
+                    return match code {
+                        0 => Ok(()),
+                        _ => Err(Errno::from_raw(-code)),
+                    };
+                }
+                at += (len + 3) & !3;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_are_padded_and_nests_count_their_contents() {
+        let mut m = Message::new(RTM_NEWLINK, NLM_F_CREATE, &ifinfomsg(2, 1, 1));
+        m.attr_str(3, "br0").nest(18, |m| {
+            m.attr_str(1, "bridge");
+        });
+        let bytes = m.finish(7);
+        assert_eq!(bytes.len() % 4, 0);
+        assert_eq!(
+            u32::from_ne_bytes(bytes[0..4].try_into().unwrap()) as usize,
+            bytes.len()
+        );
+        assert_eq!(u32::from_ne_bytes(bytes[8..12].try_into().unwrap()), 7);
+        // nlmsghdr (16) + ifinfomsg (16), then IFLA_IFNAME: len 8 ("br0\0"), type 3.
+        assert_eq!(&bytes[32..36], &[8, 0, 3, 0]);
+        assert_eq!(&bytes[36..40], b"br0\0");
+        // IFLA_LINKINFO: 4 + IFLA_INFO_KIND (4 + "bridge\0" = 11, padded 12) = 16.
+        assert_eq!(&bytes[40..44], &[16, 0, 18, 0]);
+        assert_eq!(&bytes[44..46], &[11, 0]);
+    }
+}
