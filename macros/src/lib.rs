@@ -6,7 +6,6 @@
 #![deny(unsafe_code)]
 
 mod args;
-#[path = "../../harness/src/duration.rs"]
 mod duration;
 mod expand;
 
