@@ -176,24 +176,16 @@ pub(crate) fn parse(attr: TokenStream) -> syn::Result<Options> {
 }
 
 fn read_option(meta: &ParseNestedMeta<'_>, options: &mut Options) -> syn::Result<()> {
-    let path = &meta.path;
-    let name = match path.get_ident() {
-        Some(ident) => ident.to_string(),
-        None => {
-            let segments: Vec<String> = path
-                .segments
-                .iter()
-                .map(|segment| segment.ident.to_string())
-                .collect();
-            return Err(unknown(meta, &segments.join("::")));
-        }
-    };
+    if meta.path.get_ident().is_none() {
+        return Err(unknown(meta));
+    }
+    let name = key_name(meta);
     if let Some(kind) = Kind::ALL.into_iter().find(|kind| kind.key() == name) {
-        no_value(meta, &name)?;
+        no_value(meta)?;
         if options.kinds.iter().any(|given| given.value == kind) {
-            return Err(duplicate(meta, &name));
+            return Err(duplicate(meta));
         }
-        let key = path.span();
+        let key = meta.path.span();
         options.kinds.push(Given {
             value: kind,
             key,
@@ -203,7 +195,7 @@ fn read_option(meta: &ParseNestedMeta<'_>, options: &mut Options) -> syn::Result
     }
     match SETTINGS.iter().find(|setting| setting.key == name) {
         Some(setting) => (setting.read)(meta, options),
-        None => Err(unknown(meta, &name)),
+        None => Err(unknown(meta)),
     }
 }
 
@@ -224,7 +216,7 @@ fn set<T>(
     (value, span): (T, Span),
 ) -> syn::Result<()> {
     if slot.is_some() {
-        return Err(duplicate(meta, &key_name(meta)));
+        return Err(duplicate(meta));
     }
     *slot = Some(Given {
         value,
@@ -234,28 +226,39 @@ fn set<T>(
     Ok(())
 }
 
+/// The option's key as written: `net`, or `std::net` for a path (never an option).
 fn key_name(meta: &ParseNestedMeta<'_>) -> String {
-    meta.path
-        .get_ident()
-        .map(ToString::to_string)
-        .unwrap_or_default()
+    let segments: Vec<String> = meta
+        .path
+        .segments
+        .iter()
+        .map(|segment| segment.ident.to_string())
+        .collect();
+    let lead = if meta.path.leading_colon.is_some() {
+        "::"
+    } else {
+        ""
+    };
+    format!("{lead}{}", segments.join("::"))
 }
 
-fn unknown(meta: &ParseNestedMeta<'_>, name: &str) -> syn::Error {
-    let expected = expected();
+fn unknown(meta: &ParseNestedMeta<'_>) -> syn::Error {
+    let (name, expected) = (key_name(meta), expected());
     syn::Error::new_spanned(
         &meta.path,
         format!("unknown ns_test option `{name}`; expected one of: {expected}"),
     )
 }
 
-fn duplicate(meta: &ParseNestedMeta<'_>, name: &str) -> syn::Error {
+fn duplicate(meta: &ParseNestedMeta<'_>) -> syn::Error {
+    let name = key_name(meta);
     syn::Error::new_spanned(&meta.path, format!("duplicate ns_test option `{name}`"))
 }
 
 /// A kind is a bare key: `net`, never `net = true` or `net(...)`.
-fn no_value(meta: &ParseNestedMeta<'_>, name: &str) -> syn::Result<()> {
+fn no_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
     if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
+        let name = key_name(meta);
         return Err(syn::Error::new_spanned(
             &meta.path,
             format!("`{name}` takes no value: write `{name}` alone"),
@@ -440,6 +443,7 @@ mod tests {
                 .starts_with("unknown ns_test option `nett`; expected one of: user, net,")
         );
         assert!(err(quote!(a::b)).starts_with("unknown ns_test option `a::b`;"));
+        assert!(err(quote!(::net)).starts_with("unknown ns_test option `::net`;"));
         assert_eq!(err(quote!(net, net)), "duplicate ns_test option `net`");
         assert_eq!(
             err(quote!(timeout = "1s", timeout = "2s")),
