@@ -1,17 +1,22 @@
-//! Code generation for `#[ns_test]`: the function stays as written, and a registration
-//! naming it is submitted to `inventory` for `nstest::main!()` to find.
+//! Stage 3: code generation. The function stays as written (minus its test attributes),
+//! and a registration naming it is submitted to `inventory` for `nstest::main!()` to find.
+//! Generated code names runtime items only through `::nstest::__private`.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Attribute, ItemFn, LitStr, ReturnType};
+use syn::{ItemFn, ReturnType};
 
-use crate::args::{self, Args};
+use crate::ast::TestFn;
+use crate::attr::{self, Kind};
+use crate::errors::Errors;
+use crate::valid::{self, Config, Runtime, ShouldPanic};
 
-/// Expands `#[ns_test(attr)] item`. On any error the function is still emitted (minus
-/// the test attributes), with the errors as `compile_error!`s, so IDEs keep working.
+/// Expands `#[ns_test(attr)] item`: read (`attr`, `ast`), check (`valid`), emit. On any
+/// error the function is still emitted, minus the test attributes, with every error as a
+/// `compile_error!`, so IDEs keep resolving the function and its body.
 pub(crate) fn ns_test(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let mut function: ItemFn = match syn::parse2(item.clone()) {
+    let function: ItemFn = match syn::parse2(item.clone()) {
         Ok(function) => function,
         Err(_) => {
             let error = syn::Error::new_spanned(
@@ -22,234 +27,36 @@ pub(crate) fn ns_test(attr: TokenStream, item: TokenStream) -> TokenStream {
             return quote!(#item #error);
         }
     };
-    let mut errors = Vec::new();
-    let args = args::parse(attr).unwrap_or_else(|e| {
-        errors.push(e);
-        Args::default()
-    });
-    let test_attrs = take_test_attributes(&mut function.attrs, &mut errors);
-    check_signature(&function, &test_attrs, &mut errors);
-    check_runtime_options(&function, &args, &mut errors);
-
-    if let Some(error) = combine(errors) {
-        let error = error.to_compile_error();
-        return quote!(#function #error);
-    }
-    let registration = registration(&function, &args, &test_attrs);
-    quote!(#function #registration)
-}
-
-/// `#[ignore]` and `#[should_panic]`, removed from the function (rustc would warn that
-/// they do nothing on a non-`#[test]` function).
-#[derive(Default)]
-struct TestAttrs {
-    ignore: bool,
-    /// `None`: no `#[should_panic]`; `Some(None)`: any panic; `Some(Some(s))`: expected.
-    should_panic: Option<Option<LitStr>>,
-    /// The `#[should_panic]` attribute itself, to point at in errors.
-    should_panic_attr: Option<Attribute>,
-}
-
-fn take_test_attributes(attrs: &mut Vec<Attribute>, errors: &mut Vec<syn::Error>) -> TestAttrs {
-    let mut found = TestAttrs::default();
-    attrs.retain(|attr| {
-        let path = attr.path();
-        if path.is_ident("ignore") {
-            // `#[ignore]` or `#[ignore = "reason"]`; the reason is for readers only.
-            found.ignore = true;
-            false
-        } else if path.is_ident("should_panic") {
-            found.should_panic_attr = Some(attr.clone());
-            match parse_should_panic(attr) {
-                Ok(expected) => found.should_panic = Some(expected),
-                Err(e) => errors.push(e),
-            }
-            false
-        } else if path.is_ident("test") {
-            errors.push(syn::Error::new_spanned(
-                attr,
-                "remove #[test]: #[ns_test] already makes this a test, run by nstest::main!()",
-            ));
-            false
-        } else {
-            true
+    let mut errors = Errors::default();
+    let test = TestFn::from_item(function, &mut errors);
+    valid::check_function(&test, &mut errors);
+    let config = attr::parse(attr).and_then(|options| options.build(&test));
+    let function = &test.function;
+    match errors.finish(config) {
+        Ok(config) => {
+            let registration = registration(&test, &config);
+            quote!(#function #registration)
         }
-    });
-    found
-}
-
-/// `#[should_panic]`, `#[should_panic = "text"]`, `#[should_panic(expected = "text")]`.
-fn parse_should_panic(attr: &Attribute) -> syn::Result<Option<LitStr>> {
-    let usage = "expected `#[should_panic]` or `#[should_panic(expected = \"text\")]`";
-    match &attr.meta {
-        syn::Meta::Path(_) => Ok(None),
-        syn::Meta::NameValue(nv) => match &nv.value {
-            syn::Expr::Lit(syn::ExprLit {
-                lit: syn::Lit::Str(lit),
-                ..
-            }) => Ok(Some(lit.clone())),
-            other => Err(syn::Error::new_spanned(other, usage)),
-        },
-        syn::Meta::List(_) => {
-            let mut expected = None;
-            attr.parse_nested_meta(|meta| {
-                if meta.path.is_ident("expected") && expected.is_none() {
-                    expected = Some(meta.value()?.parse::<LitStr>()?);
-                    Ok(())
-                } else {
-                    Err(meta.error(usage))
-                }
-            })?;
-            Ok(expected)
+        Err(error) => {
+            let error = error.to_compile_error();
+            quote!(#function #error)
         }
     }
 }
 
-fn check_signature(function: &ItemFn, attrs: &TestAttrs, errors: &mut Vec<syn::Error>) {
-    let sig = &function.sig;
-    if !sig.inputs.is_empty() {
-        errors.push(syn::Error::new_spanned(
-            &sig.inputs,
-            "#[ns_test] functions take no parameters",
-        ));
-    }
-    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        errors.push(syn::Error::new_spanned(
-            &sig.generics,
-            "#[ns_test] functions cannot be generic",
-        ));
-    }
-    if let Some(token) = &sig.unsafety {
-        errors.push(syn::Error::new_spanned(
-            token,
-            "#[ns_test] functions cannot be `unsafe fn`; use an `unsafe` block inside",
-        ));
-    }
-    if let Some(token) = &sig.constness {
-        errors.push(syn::Error::new_spanned(
-            token,
-            "#[ns_test] functions cannot be `const fn`",
-        ));
-    }
-    if let Some(abi) = &sig.abi {
-        errors.push(syn::Error::new_spanned(
-            abi,
-            "#[ns_test] functions cannot have an `extern` ABI",
-        ));
-    }
-    if let (Some(attr), ReturnType::Type(_, ty)) = (&attrs.should_panic_attr, &sig.output) {
-        if !is_unit(ty) {
-            let mut e = syn::Error::new_spanned(
-                ty,
-                "#[should_panic] tests must return `()`, as with #[test]",
-            );
-            e.combine(syn::Error::new_spanned(attr, "#[should_panic] given here"));
-            errors.push(e);
-        }
-    }
-}
-
-/// `flavor` and `worker_threads` only mean something for an `async fn`, and
-/// `worker_threads` only with the multi_thread flavor, as with `#[tokio::test]`.
-fn check_runtime_options(function: &ItemFn, args: &Args, errors: &mut Vec<syn::Error>) {
-    let is_async = function.sig.asyncness.is_some();
-    for (name, span) in [
-        ("flavor", args.multi_thread.map(|(_, s)| s)),
-        ("worker_threads", args.worker_threads.map(|(_, s)| s)),
-    ] {
-        if let (Some(span), false) = (span, is_async) {
-            errors.push(syn::Error::new(
-                span,
-                format!("`{name}` is for `async fn` tests, which run on a tokio runtime"),
-            ));
-        }
-    }
-    if let (Some((_, span)), Some((false, _)) | None) = (args.worker_threads, args.multi_thread) {
-        if is_async {
-            errors.push(syn::Error::new(
-                span,
-                "`worker_threads` needs `flavor = \"multi_thread\"` (the current_thread flavor \
-                 runs everything on the test's thread)",
-            ));
-        }
-    }
-}
-
-fn is_unit(ty: &syn::Type) -> bool {
-    matches!(ty, syn::Type::Tuple(t) if t.elems.is_empty())
-}
-
-fn combine(errors: Vec<syn::Error>) -> Option<syn::Error> {
-    errors.into_iter().reduce(|mut all, e| {
-        all.combine(e);
-        all
-    })
-}
-
-/// The `inventory::submit!` for `function`.
-fn registration(function: &ItemFn, args: &Args, attrs: &TestAttrs) -> TokenStream {
-    let ident = &function.sig.ident;
-    let fn_name = ident.to_string();
-    let all = !args.names_a_kind();
-    let (net, mount, uts, ipc, pid) = (
-        all || args.net,
-        all || args.mount,
-        all || args.uts,
-        all || args.ipc,
-        all || args.pid,
-    );
-    let hostname = match &args.hostname {
-        Some(name) => quote!(::core::option::Option::Some(#name)),
-        None => quote!(::core::option::Option::None),
-    };
-    let time = match (args.wants_time(), args.monotonic, args.boottime) {
-        (true, monotonic, boottime) => {
-            let (monotonic, boottime) = (monotonic.unwrap_or(0), boottime.unwrap_or(0));
-            quote!(::core::option::Option::Some(::nstest::__private::TimeOffsets {
-                monotonic: #monotonic,
-                boottime: #boottime,
-            }))
-        }
-        (false, ..) => quote!(::core::option::Option::None),
-    };
-    let timeout = match args.timeout {
-        Some(secs) => quote!(::core::option::Option::Some(#secs)),
-        None => quote!(::core::option::Option::None),
-    };
-    let ignore = attrs.ignore;
-    let should_panic = match &attrs.should_panic {
-        None => quote!(::nstest::__private::ShouldPanic::No),
-        Some(None) => quote!(::nstest::__private::ShouldPanic::Yes),
-        Some(Some(expected)) => {
+/// The `inventory::submit!` of the test's `nstest::__private::Test`.
+fn registration(test: &TestFn, config: &Config) -> TokenStream {
+    let fn_name = test.function.sig.ident.to_string();
+    let call = call(test, config);
+    let plan = plan(config);
+    let timeout = option(config.timeout_secs.map(|secs| quote!(#secs)));
+    let ignore = config.ignore;
+    let should_panic = match &config.should_panic {
+        ShouldPanic::No => quote!(::nstest::__private::ShouldPanic::No),
+        ShouldPanic::Yes => quote!(::nstest::__private::ShouldPanic::Yes),
+        ShouldPanic::WithMessage(expected) => {
             quote!(::nstest::__private::ShouldPanic::WithMessage(#expected))
         }
-    };
-    // The conversion is spanned at the return type, so `E: Debug` errors point there.
-    let return_span = match &function.sig.output {
-        ReturnType::Type(_, ty) => ty.span(),
-        ReturnType::Default => ident.span(),
-    };
-    let value = match &function.sig.asyncness {
-        // Spanned at `async`, so a missing `tokio` feature is reported at the test.
-        Some(token) => {
-            let flavor = match (args.multi_thread, args.worker_threads) {
-                (Some((true, _)), workers) => {
-                    let workers = match workers {
-                        Some((n, _)) => quote!(::core::option::Option::Some(#n)),
-                        None => quote!(::core::option::Option::None),
-                    };
-                    quote!(::nstest::__private::Flavor::MultiThread { worker_threads: #workers })
-                }
-                _ => quote!(::nstest::__private::Flavor::CurrentThread),
-            };
-            quote_spanned! {token.span=>
-                ::nstest::__private::block_on(#flavor, #ident())
-            }
-        }
-        None => quote_spanned!(return_span=> #ident()),
-    };
-    let call = quote_spanned! {return_span=>
-        ::nstest::__private::TestReturn::into_test_result(#value)
     };
     quote! {
         ::nstest::__private::inventory::submit! {
@@ -261,20 +68,82 @@ fn registration(function: &ItemFn, args: &Args, attrs: &TestAttrs) -> TokenStrea
                     }
                     run
                 },
-                plan: ::nstest::__private::Plan {
-                    net: #net,
-                    mount: #mount,
-                    uts: #uts,
-                    ipc: #ipc,
-                    pid: #pid,
-                    hostname: #hostname,
-                    time: #time,
-                },
+                plan: #plan,
                 timeout_secs: #timeout,
                 ignore: #ignore,
                 should_panic: #should_panic,
             }
         }
+    }
+}
+
+/// The `nstest::__private::Plan` literal: the namespaces and settings of the sandbox.
+fn plan(config: &Config) -> TokenStream {
+    let has = |kind| config.namespaces.has(kind);
+    let (net, mount, uts, ipc, pid) = (
+        has(Kind::Net),
+        has(Kind::Mount),
+        has(Kind::Uts),
+        has(Kind::Ipc),
+        has(Kind::Pid),
+    );
+    let hostname = option(config.hostname.as_ref().map(|name| quote!(#name)));
+    let time = option(config.time.map(|offsets| {
+        let (monotonic, boottime) = (offsets.monotonic, offsets.boottime);
+        quote!(::nstest::__private::TimeOffsets {
+            monotonic: #monotonic,
+            boottime: #boottime,
+        })
+    }));
+    quote! {
+        ::nstest::__private::Plan {
+            net: #net,
+            mount: #mount,
+            uts: #uts,
+            ipc: #ipc,
+            pid: #pid,
+            hostname: #hostname,
+            time: #time,
+        }
+    }
+}
+
+/// The body of the wrapper: calls the function (on a runtime, if async) and turns its
+/// return value into the test's result.
+fn call(test: &TestFn, config: &Config) -> TokenStream {
+    let sig = &test.function.sig;
+    let ident = &sig.ident;
+    // The conversion is spanned at the return type, so `E: Debug` errors point there.
+    let return_span = match &sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => ident.span(),
+    };
+    let value = match (&sig.asyncness, config.runtime) {
+        // Spanned at `async`, so a missing `tokio` feature is reported at the test.
+        (Some(token), Some(runtime)) => {
+            let flavor = match runtime {
+                Runtime::CurrentThread => quote!(::nstest::__private::Flavor::CurrentThread),
+                Runtime::MultiThread { worker_threads } => {
+                    let workers = option(worker_threads.map(|n| quote!(#n)));
+                    quote!(::nstest::__private::Flavor::MultiThread { worker_threads: #workers })
+                }
+            };
+            quote_spanned! {token.span=>
+                ::nstest::__private::block_on(#flavor, #ident())
+            }
+        }
+        _ => quote_spanned!(return_span=> #ident()),
+    };
+    quote_spanned! {return_span=>
+        ::nstest::__private::TestReturn::into_test_result(#value)
+    }
+}
+
+/// `Some(value)` or `None`, spelled out so the user's prelude cannot change them.
+fn option(value: Option<TokenStream>) -> TokenStream {
+    match value {
+        Some(value) => quote!(::core::option::Option::Some(#value)),
+        None => quote!(::core::option::Option::None),
     }
 }
 
