@@ -279,8 +279,17 @@ fn quiet_color_and_threads_are_honoured() {
         "{}",
         r.dump()
     );
-    let r = run(BIN, &["--color", "always", "--exact", "passes"], &[]);
+    // Colours come from the terminal's terminfo entry, as libtest's do: none without one.
+    let xterm = [("TERM", "xterm".to_owned())];
+    let r = run(BIN, &["--color", "always", "--exact", "passes"], &xterm);
     assert!(r.stdout.contains("\u{1b}["), "{}", r.dump());
+    let no_terminal = [("TERM", String::new())];
+    let r = run(
+        BIN,
+        &["--color", "always", "--exact", "passes"],
+        &no_terminal,
+    );
+    assert!(!r.stdout.contains("\u{1b}["), "{}", r.dump());
     let r = run(BIN, &["--color", "never", "--exact", "passes"], &[]);
     assert!(!r.stdout.contains("\u{1b}["), "{}", r.dump());
     for threads in ["1", "4"] {
