@@ -142,7 +142,8 @@ fn nstest_unsupported_skip_reports_them_as_ignored_with_the_reason() {
 /// `names` are reported as ignored for lack of `kind` namespaces, the other `passed` tests
 /// passed, and the note after the summary counts the skips.
 fn assert_skipped(r: &support::Run, names: &[&str], kind: &str, passed: usize) {
-    let reason = format!("ignored (needs {kind} namespaces, which this host cannot create)");
+    // libtest's words for an ignored test with a reason: `ignored, <reason>`.
+    let reason = format!("ignored, needs {kind} namespaces, which this host cannot create");
     let outcomes = r.outcomes();
     for name in names {
         assert_eq!(outcomes.get(*name), Some(&reason), "{name}: {}", r.dump());

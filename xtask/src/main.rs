@@ -20,7 +20,7 @@ const CI_USER: &str = "nstest-ci";
 /// compile-fail tests run the compiler, the ecosystem tests run cargo and cargo-nextest,
 /// and a proc-macro crate's unit tests link the toolchain's `libstd-*.so` dynamically. Both test only parsing and diagnostics, which do
 /// not depend on who runs them.
-const NEEDS_TOOLCHAIN: &[&str] = &["compile_fail", "nstest_macros", "ecosystem"];
+const NEEDS_TOOLCHAIN: &[&str] = &["compile_fail", "nstest_macros", "ecosystem", "parity"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -3,9 +3,10 @@
 //! It runs the same probe sandboxes as the runner, through the same fork server, so what
 //! it reports is what a test run will meet.
 
+use super::client::ForkServer;
 use super::diagnosis::HostFacts;
 use super::probe::{self, Kind};
-use crate::runner;
+use super::run;
 use crate::sandbox::{Plan, TimeOffsets};
 
 /// Prints the host report; returns whether every namespace kind works. Must be called
@@ -70,12 +71,15 @@ pub fn doctor() -> bool {
         ..Plan::hermetic()
     };
     let probes = probe::probe_tests(everything);
-    if let Err(error) = runner::start_fork_server() {
-        println!("\nnstest cannot start its fork server: {error}");
-        return false;
-    }
-    let missing = runner::find_missing_with(&everything, &probes);
-    runner::stop_fork_server();
+    let server = match ForkServer::start() {
+        Ok(server) => server,
+        Err(error) => {
+            println!("\nnstest cannot start its fork server: {error}");
+            return false;
+        }
+    };
+    let missing = run::find_missing_with(&server, &everything, &probes);
+    server.stop();
 
     println!();
     let without_user = missing.iter().any(|m| m.kind == Kind::User);

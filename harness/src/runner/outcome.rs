@@ -6,20 +6,32 @@ use nix::sys::signal::Signal;
 use crate::test::ShouldPanic;
 use crate::wire::{ExitFrame, ProtocolError, Report, Step, Termination};
 
-/// How one test ended, as the runner prints it.
+/// How one test ended: small data, no prose (the report module words it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {
     /// It passed (or panicked as `#[should_panic]` required).
     Passed,
-    /// It ran and failed: a panic, an `Err`, or a `#[should_panic]` that was not met.
-    /// `note` is what to add below the test's output.
-    Failed { note: Option<String> },
+    /// It panicked without `#[should_panic]`.
+    Panicked {
+        message: String,
+        location: Option<String>,
+    },
+    /// It returned `Err`; this is the error's `Debug` text.
+    ReturnedErr { debug: String },
+    /// `#[should_panic]`, and it returned normally.
+    DidNotPanic,
+    /// `#[should_panic(expected = ...)]`, and the panic message lacked the text.
+    WrongPanic {
+        message: String,
+        expected: &'static str,
+    },
     /// Its process was killed by a signal before reporting.
     Crashed { signal: i32, core_dumped: bool },
     /// Its process exited before reporting.
     ExitedWithoutReport { code: i32 },
-    /// It was still running at its timeout; it and every process it started were killed.
-    TimedOut,
+    /// It was still running at its timeout (in seconds); it and every process it started
+    /// were killed.
+    TimedOut { after_secs: u64 },
     /// Its process reported success but did not then exit cleanly.
     DiedAfterReport { end: Termination },
     /// The sandbox could not be built.
@@ -35,19 +47,31 @@ pub(crate) enum Outcome {
     },
     /// Neither a report nor an exit frame arrived: the supervisor (or slot) itself died.
     Vanished,
+    /// Not run: the host cannot create `kind` (the probe found it), and the run fails
+    /// such tests.
+    HostLacks { kind: &'static str, detail: String },
+    /// Not run: the host cannot create `kind`, and `NSTEST_UNSUPPORTED=skip` ignores such
+    /// tests.
+    Skipped { kind: &'static str },
+    /// Not run: the runner could not start it (a pipe or the fork server failed).
+    NotStarted { error: String },
 }
 
 /// Decides the outcome from the decoded report (if any bytes came), the exit frame (if a
 /// valid one came) and the test's `#[should_panic]`.
+/// `timeout_secs` is the test's limit, named when it timed out.
 pub(crate) fn classify(
     report: Option<Result<Report, ProtocolError>>,
     exit: Option<ExitFrame>,
     should_panic: ShouldPanic,
+    timeout_secs: u64,
 ) -> Outcome {
     let end = exit.map(|frame| frame.test);
     if end == Some(Termination::TimedOut) {
         // Whatever it reported before, it then did not end in time.
-        return Outcome::TimedOut;
+        return Outcome::TimedOut {
+            after_secs: timeout_secs,
+        };
     }
     match report {
         Some(Err(error)) => Outcome::BadReport { error, end },
@@ -63,9 +87,7 @@ pub(crate) fn classify(
         Some(Ok(Report::Passed)) => match end {
             Some(Termination::Exited(0)) => match should_panic {
                 ShouldPanic::No => Outcome::Passed,
-                ShouldPanic::Yes | ShouldPanic::WithMessage(_) => Outcome::Failed {
-                    note: Some("note: test did not panic as expected".into()),
-                },
+                ShouldPanic::Yes | ShouldPanic::WithMessage(_) => Outcome::DidNotPanic,
             },
             Some(end) => Outcome::DiedAfterReport { end },
             None => Outcome::Vanished,
@@ -73,24 +95,10 @@ pub(crate) fn classify(
         Some(Ok(Report::Panicked { message, location })) => match should_panic {
             ShouldPanic::Yes => Outcome::Passed,
             ShouldPanic::WithMessage(expected) if message.contains(expected) => Outcome::Passed,
-            ShouldPanic::WithMessage(expected) => Outcome::Failed {
-                note: Some(format!(
-                    "note: panic did not contain expected string\n      panic message: {message:?}\n expected substring: {expected:?}"
-                )),
-            },
-            // The panic hook printed message and location into the captured output;
-            // this repeats them for output that did not reach the pipe (--nocapture, or a
-            // custom panic hook that printed nothing).
-            ShouldPanic::No => Outcome::Failed {
-                note: Some(match location {
-                    Some(location) => format!("panicked at {location}:\n{message}"),
-                    None => format!("panicked:\n{message}"),
-                }),
-            },
+            ShouldPanic::WithMessage(expected) => Outcome::WrongPanic { message, expected },
+            ShouldPanic::No => Outcome::Panicked { message, location },
         },
-        Some(Ok(Report::ReturnedErr { debug })) => Outcome::Failed {
-            note: Some(format!("Error: {debug}")),
-        },
+        Some(Ok(Report::ReturnedErr { debug })) => Outcome::ReturnedErr { debug },
         None => match end {
             Some(Termination::Signaled {
                 signal,
@@ -151,52 +159,51 @@ mod tests {
     fn a_report_of_success_needs_a_clean_exit() {
         let passed = Some(Ok(Report::Passed));
         assert_eq!(
-            classify(passed.clone(), exited(0), ShouldPanic::No),
+            classify(passed.clone(), exited(0), ShouldPanic::No, 9),
             Outcome::Passed
         );
         assert_eq!(
-            classify(passed.clone(), exited(3), ShouldPanic::No),
+            classify(passed.clone(), exited(3), ShouldPanic::No, 9),
             Outcome::DiedAfterReport {
                 end: Termination::Exited(3)
             }
         );
-        assert_eq!(classify(passed, None, ShouldPanic::No), Outcome::Vanished);
+        assert_eq!(
+            classify(passed, None, ShouldPanic::No, 9),
+            Outcome::Vanished
+        );
     }
 
     #[test]
     fn should_panic_follows_libtest() {
         assert_eq!(
-            classify(panicked("boom"), exited(0), ShouldPanic::Yes),
+            classify(panicked("boom"), exited(0), ShouldPanic::Yes, 9),
             Outcome::Passed
         );
         assert_eq!(
             classify(
                 panicked("a boom!"),
                 exited(0),
-                ShouldPanic::WithMessage("boom")
+                ShouldPanic::WithMessage("boom"),
+                9
             ),
             Outcome::Passed
         );
-        let Outcome::Failed { note: Some(note) } = classify(
-            panicked("bang"),
-            exited(0),
-            ShouldPanic::WithMessage("boom"),
-        ) else {
-            panic!("a panic without the expected text must fail");
-        };
-        assert!(
-            note.contains("panic did not contain expected string"),
-            "{note}"
-        );
-        assert!(
-            note.contains("\"bang\"") && note.contains("\"boom\""),
-            "{note}"
+        assert_eq!(
+            classify(
+                panicked("bang"),
+                exited(0),
+                ShouldPanic::WithMessage("boom"),
+                9
+            ),
+            Outcome::WrongPanic {
+                message: "bang".into(),
+                expected: "boom"
+            }
         );
         assert_eq!(
-            classify(Some(Ok(Report::Passed)), exited(0), ShouldPanic::Yes),
-            Outcome::Failed {
-                note: Some("note: test did not panic as expected".into())
-            }
+            classify(Some(Ok(Report::Passed)), exited(0), ShouldPanic::Yes, 9),
+            Outcome::DidNotPanic
         );
     }
 
@@ -210,7 +217,7 @@ mod tests {
             leaked: 0,
         });
         assert_eq!(
-            classify(None, crash, ShouldPanic::No),
+            classify(None, crash, ShouldPanic::No, 9),
             Outcome::Crashed {
                 signal: 11,
                 core_dumped: false
@@ -218,14 +225,14 @@ mod tests {
         );
         // A crash is never what #[should_panic] asks for.
         assert!(matches!(
-            classify(None, crash, ShouldPanic::Yes),
+            classify(None, crash, ShouldPanic::Yes, 9),
             Outcome::Crashed { .. }
         ));
         assert_eq!(
-            classify(None, exited(0), ShouldPanic::No),
+            classify(None, exited(0), ShouldPanic::No, 9),
             Outcome::ExitedWithoutReport { code: 0 }
         );
-        assert_eq!(classify(None, None, ShouldPanic::No), Outcome::Vanished);
+        assert_eq!(classify(None, None, ShouldPanic::No, 9), Outcome::Vanished);
     }
 
     #[test]
@@ -235,16 +242,16 @@ mod tests {
             leaked: 2,
         });
         assert_eq!(
-            classify(None, timed_out, ShouldPanic::No),
-            Outcome::TimedOut
+            classify(None, timed_out, ShouldPanic::No, 9),
+            Outcome::TimedOut { after_secs: 9 }
         );
         assert_eq!(
-            classify(Some(Ok(Report::Passed)), timed_out, ShouldPanic::No),
-            Outcome::TimedOut
+            classify(Some(Ok(Report::Passed)), timed_out, ShouldPanic::No, 9),
+            Outcome::TimedOut { after_secs: 9 }
         );
         assert_eq!(
-            classify(panicked("boom"), timed_out, ShouldPanic::Yes),
-            Outcome::TimedOut
+            classify(panicked("boom"), timed_out, ShouldPanic::Yes, 9),
+            Outcome::TimedOut { after_secs: 9 }
         );
     }
 
@@ -254,7 +261,8 @@ mod tests {
             classify(
                 Some(Err(ProtocolError::BadMagic)),
                 exited(0),
-                ShouldPanic::No
+                ShouldPanic::No,
+                9
             ),
             Outcome::BadReport { .. }
         ));
@@ -266,7 +274,8 @@ mod tests {
                     detail: "x".into()
                 })),
                 None,
-                ShouldPanic::Yes
+                ShouldPanic::Yes,
+                9
             ),
             Outcome::SetupFailed { .. }
         ));

@@ -63,19 +63,25 @@ pub fn run(binary: &str, args: &[&str], envs: &[(&str, String)]) -> Run {
 }
 
 impl Run {
-    /// `name -> ok|FAILED|ignored` from the `test name ... outcome` lines.
+    /// `name -> ok|FAILED|ignored` from the `test name ... outcome` lines (libtest's
+    /// ` - should panic` after a name is left out).
     pub fn outcomes(&self) -> BTreeMap<String, String> {
         self.stdout
             .lines()
             .filter_map(|line| line.strip_prefix("test "))
             .filter_map(|rest| rest.split_once(" ... "))
-            .map(|(name, outcome)| (name.trim().to_owned(), outcome.trim().to_owned()))
+            .map(|(name, outcome)| {
+                let name = name.trim();
+                let name = name.strip_suffix(" - should panic").unwrap_or(name);
+                (name.to_owned(), outcome.trim().to_owned())
+            })
             .collect()
     }
 
-    /// The failure text printed for `name` under `---- name ----`.
+    /// The failure text printed for `name` under `---- name stdout ----`, as libtest
+    /// heads it.
     pub fn failure(&self, name: &str) -> String {
-        let header = format!("---- {name} ----\n");
+        let header = format!("---- {name} stdout ----\n");
         let start = self
             .stdout
             .find(&header)

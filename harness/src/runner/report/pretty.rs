@@ -1,0 +1,108 @@
+//! `--format pretty`, the default: a line per test, then the failures and the counts.
+
+use super::color::Color;
+use super::{Desc, Out, Printer, Record, Summary, Verdict};
+use crate::runner::cli::TimeOptions;
+
+pub(super) struct Pretty {
+    out: Out,
+    multithreaded: bool,
+    time: Option<TimeOptions>,
+    show_output: bool,
+}
+
+impl Pretty {
+    pub(super) fn new(
+        out: Out,
+        multithreaded: bool,
+        time: Option<TimeOptions>,
+        show_output: bool,
+    ) -> Pretty {
+        Pretty {
+            out,
+            multithreaded,
+            time,
+            show_output,
+        }
+    }
+
+    fn name(&mut self, desc: &Desc) {
+        let mode = if desc.should_panic {
+            " - should panic"
+        } else {
+            ""
+        };
+        self.out.plain(&format!("test {}{mode} ... ", desc.name));
+    }
+}
+
+impl Printer for Pretty {
+    fn run_start(&mut self, test_count: usize, shuffle_seed: Option<u64>) {
+        self.out
+            .plain(&super::terse::running(test_count, shuffle_seed));
+    }
+
+    fn test_start(&mut self, desc: &Desc) {
+        // One test at a time: its name goes out before it runs, so a hang shows which.
+        if !self.multithreaded {
+            self.name(desc);
+        }
+    }
+
+    fn still_running(&mut self, desc: &Desc) {
+        self.out.plain(&format!(
+            "test {} has been running for over 60 seconds\n",
+            desc.name
+        ));
+    }
+
+    fn result(&mut self, desc: &Desc, record: &Record, _: &Summary) {
+        if self.multithreaded {
+            self.name(desc);
+        }
+        match &record.verdict {
+            Verdict::Ok => self.out.colored("ok", Color::Green),
+            Verdict::Failed | Verdict::FailedMsg(_) => self.out.colored("FAILED", Color::Red),
+            Verdict::Ignored(reason) => match reason {
+                Some(message) => self
+                    .out
+                    .colored(&format!("ignored, {message}"), Color::Yellow),
+                None => self.out.colored("ignored", Color::Yellow),
+            },
+            Verdict::TimedFail => self.out.colored("FAILED (time limit exceeded)", Color::Red),
+        }
+        if let (Some(limits), Some(time)) = (self.time, record.exec_time) {
+            let text = format!(" <{}>", super::test_time(time));
+            match super::time_color(time, &limits) {
+                Some(color) => self.out.colored(&text, color),
+                None => self.out.plain(&text),
+            }
+        }
+        self.out.plain("\n");
+    }
+
+    fn run_finish(&mut self, summary: &Summary) {
+        if self.show_output {
+            super::sections(&mut self.out, "successes", &summary.successes);
+        }
+        if !summary.success() {
+            if !summary.failures.is_empty() {
+                super::sections(&mut self.out, "failures", &summary.failures);
+            }
+            if !summary.time_failures.is_empty() {
+                super::sections(
+                    &mut self.out,
+                    "failures (time limit exceeded)",
+                    &summary.time_failures,
+                );
+            }
+        }
+        self.out.plain("\ntest result: ");
+        if summary.success() {
+            self.out.colored("ok", Color::Green);
+        } else {
+            self.out.colored("FAILED", Color::Red);
+        }
+        self.out.plain(&super::counts(summary));
+    }
+}

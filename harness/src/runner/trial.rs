@@ -1,0 +1,157 @@
+//! One test in its sandbox: the pipes it reports on, the request to the fork server, and
+//! reading everything back until no process of the test is left.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use super::capture::{Captured, KEEP_EACH};
+use super::client::{ForkServer, TestPipes};
+use super::outcome::{self, Outcome};
+use crate::error::{Error, Result};
+use crate::sys;
+use crate::test::Test;
+use crate::wire::{EXIT_FRAME_LEN, ExitFrame, MAX_REPORT_LEN, REPORT_HEADER_LEN, Report};
+
+/// What came back from a test's sandbox.
+#[derive(Debug)]
+pub(crate) struct Sandboxed {
+    pub outcome: Outcome,
+    /// Everything the test printed (empty with `--nocapture`).
+    pub output: String,
+    /// Processes the test left running, which were killed.
+    pub leaked: u32,
+}
+
+/// Starts `test` through the fork server and waits until every process of it is gone.
+pub(crate) fn run_sandboxed(
+    server: &ForkServer,
+    test: &'static Test,
+    capture: bool,
+) -> Result<Sandboxed> {
+    let (report_read, report_write) = pipe()?;
+    let (exit_read, exit_write) = pipe()?;
+    let (output_read, output_write) = match capture {
+        true => pipe().map(|(read, write)| (Some(read), Some(write)))?,
+        false => (None, None),
+    };
+    let lease = server.spawn(
+        test,
+        &TestPipes {
+            report: &report_write,
+            exit: &exit_write,
+            output: output_write.as_ref(),
+        },
+    )?;
+    // Only the sandbox may hold write ends now, so EOF on all three means it is gone.
+    drop((report_write, exit_write, output_write));
+    let collected = collect(&report_read, &exit_read, output_read.as_ref())?;
+    // Without a frame the slot died with the test: this waits until its processes are
+    // gone too.
+    lease.finish(collected.exit.len() == EXIT_FRAME_LEN)?;
+
+    let report = (!collected.report.is_empty()).then(|| Report::decode(&collected.report));
+    let exit = ExitFrame::decode(&collected.exit).ok();
+    let outcome = outcome::classify(report, exit, test.should_panic, test.timeout().unwrap_or(0));
+    Ok(Sandboxed {
+        outcome,
+        output: collected.output.into_text(),
+        leaked: exit.map_or(0, |frame| frame.leaked),
+    })
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|source| Error::Sys {
+        call: "pipe2(O_CLOEXEC)",
+        source,
+    })
+}
+
+/// What came back from one sandbox.
+struct Collected {
+    report: Vec<u8>,
+    exit: Vec<u8>,
+    output: Captured,
+}
+
+/// Reads the pipes until each reaches EOF, or, for the exit pipe, until a whole frame has
+/// arrived. The report is read up to one byte past its bound (so an oversized message is
+/// rejected by the decoder, not truncated into a valid one); anything beyond is drained and
+/// discarded so a test that floods the pipe cannot block itself or grow the runner. Only
+/// the slot writes the exit pipe, which the test process never holds.
+fn collect(report: &OwnedFd, exit: &OwnedFd, output: Option<&OwnedFd>) -> Result<Collected> {
+    let mut collected = Collected {
+        report: Vec::new(),
+        exit: Vec::new(),
+        output: Captured::new(KEEP_EACH),
+    };
+    let mut open = [true, true, output.is_some()];
+    let mut buf = vec![0u8; 64 * 1024];
+    while open.iter().any(|&o| o) {
+        let fds: [Option<&OwnedFd>; 3] = [Some(report), Some(exit), output];
+        let watched: Vec<(usize, &OwnedFd)> = fds
+            .iter()
+            .enumerate()
+            .filter_map(|(i, fd)| fd.filter(|_| open[i]).map(|fd| (i, fd)))
+            .collect();
+        let mut pollfds: Vec<PollFd> = watched
+            .iter()
+            .map(|(_, fd)| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+            .collect();
+        sys::retry_on_eintr(|| poll(&mut pollfds, PollTimeout::NONE)).map_err(|source| {
+            Error::Sys {
+                call: "poll(test pipes)",
+                source,
+            }
+        })?;
+        let ready: Vec<usize> = watched
+            .iter()
+            .zip(&pollfds)
+            .filter(|(_, pfd)| pfd.revents().is_some_and(|r| !r.is_empty()))
+            .map(|((i, _), _)| *i)
+            .collect();
+        drop(pollfds);
+        for i in ready {
+            let fd = fds[i].expect("open implies present");
+            match sys::retry_on_eintr(|| nix::unistd::read(fd.as_fd(), &mut buf)) {
+                Ok(0) => open[i] = false,
+                Ok(n) => {
+                    let chunk = &buf[..n];
+                    match i {
+                        0 => keep_up_to(
+                            &mut collected.report,
+                            chunk,
+                            REPORT_HEADER_LEN + MAX_REPORT_LEN + 1,
+                        ),
+                        1 => {
+                            keep_up_to(&mut collected.exit, chunk, EXIT_FRAME_LEN);
+                            // A whole frame means the slot has killed and reaped every
+                            // process of the test. Without one the slot died, and the
+                            // test is held back until the slot's replacement starts,
+                            // which is once no stray process is left.
+                            if collected.exit.len() == EXIT_FRAME_LEN {
+                                open[i] = false;
+                            }
+                        }
+                        _ => collected.output.push(chunk),
+                    }
+                }
+                Err(Errno::EAGAIN) => {}
+                Err(source) => {
+                    return Err(Error::Sys {
+                        call: "read(test pipe)",
+                        source,
+                    });
+                }
+            }
+        }
+    }
+    Ok(collected)
+}
+
+fn keep_up_to(into: &mut Vec<u8>, chunk: &[u8], limit: usize) {
+    let room = limit.saturating_sub(into.len());
+    into.extend_from_slice(&chunk[..room.min(chunk.len())]);
+}
