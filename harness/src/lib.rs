@@ -18,6 +18,8 @@
 //! namespaces.
 #![deny(unsafe_code)]
 
+#[cfg(target_os = "linux")]
+mod coverage;
 mod duration;
 #[cfg(target_os = "linux")]
 mod error;
