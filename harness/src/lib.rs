@@ -40,6 +40,8 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(target_os = "linux")]
+mod coverage;
 mod duration;
 #[cfg(target_os = "linux")]
 mod error;

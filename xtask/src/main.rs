@@ -18,9 +18,15 @@ use std::process::{Command, ExitCode, Stdio};
 const CI_USER: &str = "nstest-ci";
 /// Test binaries that need the toolchain at run time, which lives in root's home: the
 /// compile-fail tests run the compiler, the ecosystem tests run cargo and cargo-nextest,
-/// and a proc-macro crate's unit tests link the toolchain's `libstd-*.so` dynamically. Both test only parsing and diagnostics, which do
-/// not depend on who runs them.
-const NEEDS_TOOLCHAIN: &[&str] = &["compile_fail", "nstest_macros", "ecosystem", "parity"];
+/// the coverage tests run cargo-llvm-cov, the parity tests run rustc, and a proc-macro
+/// crate's unit tests link the toolchain's `libstd-*.so` dynamically.
+const NEEDS_TOOLCHAIN: &[&str] = &[
+    "compile_fail",
+    "nstest_macros",
+    "ecosystem",
+    "parity",
+    "coverage",
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -29,6 +29,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, getpid, getppid};
 
 use super::{slot, test_process};
+use crate::coverage;
 use crate::error::{Error, Result};
 use crate::sys;
 use crate::wire::request::{self, Request};
@@ -57,11 +58,15 @@ pub(crate) fn start() -> Result<(OwnedFd, Pid)> {
         source,
     })?;
     let runner = getpid();
+    // Read here, while this is still the runner, so that no fork has to.
+    coverage::prepare();
     match sys::fork().map_err(|source| Error::Fork {
         what: "fork server",
         source,
     })? {
         ForkResult::Child => {
+            // Only test processes write coverage profiles; the runner writes its own.
+            coverage::stop_writing();
             drop(runner_end);
             serve(server_end, runner)
         }

@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Mutex;
 
 use super::{die_with_parent, panic_output, send_report, setup_failed, write_all};
+use crate::coverage;
 use crate::error::Error;
 use crate::sandbox;
 use crate::sys;
@@ -62,6 +63,9 @@ pub(super) fn run(
     output: Option<OwnedFd>,
     build_sandbox: bool,
 ) -> ! {
+    // Before anything else runs here: counts inherited from the processes above are not
+    // this test's.
+    coverage::count_from_here();
     let setup = (|| {
         die_with_parent()?;
         if build_sandbox {
@@ -103,6 +107,9 @@ pub(super) fn run(
         },
     };
     let _ = std::io::stdout().flush();
+    // Before the report, so that a runtime error about the profile is in the test's
+    // output; and before `_exit`, which skips the runtime's `atexit` writer.
+    coverage::write_counts();
     match result {
         Report::Passed => drop(write_all(&report, &Report::PASSED)),
         other => send_report(&report, &other),

@@ -145,7 +145,9 @@ pub(crate) fn enter_as_init(plan: &Plan, uid: Uid, gid: Gid) -> Result<()> {
 fn configure(plan: &Plan) -> Result<()> {
     if plan.mount {
         mount::make_mounts_private()?;
+        let kept = mount::hold_under_tmp(crate::coverage::profile_dirs())?;
         mount::mount_fresh_tmp()?;
+        mount::bind_back_under_tmp(kept)?;
     }
     if plan.net {
         net::bring_loopback_up()?;
