@@ -97,6 +97,18 @@ pub(crate) fn retry_on_eintr<T>(mut call: impl FnMut() -> nix::Result<T>) -> nix
     }
 }
 
+/// Registers `handler` to run when the process exits normally (atexit(3):
+/// <https://man7.org/linux/man-pages/man3/atexit.3.html>). libtest's harness, whose `main`
+/// nstest does not own, stops the fork server this way.
+pub(crate) fn at_exit(handler: extern "C" fn()) {
+    // SAFETY: `handler` is a plain function with no arguments, valid for the life of the
+    // process; atexit only stores the pointer. A registration that fails (ENOMEM) leaves
+    // the fork server to end by its PDEATHSIG when the process exits.
+    unsafe {
+        libc::atexit(handler);
+    }
+}
+
 /// The address a request names `test` by; see [`test_at`].
 pub(crate) fn address_of(test: &'static Test) -> u64 {
     std::ptr::from_ref(test) as usize as u64

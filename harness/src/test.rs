@@ -24,6 +24,8 @@ pub struct Test {
     pub timeout_secs: Option<u64>,
     /// `#[ignore]`: run only with `--ignored` or `--include-ignored`.
     pub ignore: bool,
+    /// The reason of `#[ignore = "reason"]`.
+    pub ignore_message: Option<&'static str>,
     /// `#[should_panic]`.
     pub should_panic: ShouldPanic,
 }
@@ -121,6 +123,7 @@ mod tests {
             plan: Plan::hermetic(),
             timeout_secs: None,
             ignore: false,
+            ignore_message: None,
             should_panic: ShouldPanic::No,
         }
     }

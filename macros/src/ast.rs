@@ -12,8 +12,10 @@ use crate::errors::Errors;
 pub(crate) struct TestFn {
     /// The function without `#[ignore]`, `#[should_panic]` and `#[test]`.
     pub(crate) function: ItemFn,
-    /// `#[ignore]` or `#[ignore = "reason"]` (the reason is for readers only).
-    pub(crate) ignore: bool,
+    /// `#[ignore]` or `#[ignore = "reason"]`, as written (libtest's harness gets it as is).
+    pub(crate) ignore: Option<Attribute>,
+    /// The reason of `#[ignore = "reason"]`, which libtest prints as `ignored, reason`.
+    pub(crate) ignore_reason: Option<LitStr>,
     pub(crate) should_panic: Option<ShouldPanicAttr>,
     /// A `#[test]` left on the function, which `valid` rejects.
     pub(crate) test_attr: Option<Attribute>,
@@ -31,13 +33,25 @@ impl TestFn {
     /// Takes the test attributes off `function`; a malformed one is pushed to `errors`
     /// and otherwise left out.
     pub(crate) fn from_item(mut function: ItemFn, errors: &mut Errors) -> TestFn {
-        let mut ignore = false;
+        let mut ignore = None;
+        let mut ignore_reason = None;
         let mut should_panic = None;
         let mut test_attr = None;
         function.attrs.retain(|attr| {
             let path = attr.path();
             if path.is_ident("ignore") {
-                ignore = true;
+                if let syn::Meta::NameValue(syn::MetaNameValue {
+                    value:
+                        syn::Expr::Lit(syn::ExprLit {
+                            lit: syn::Lit::Str(reason),
+                            ..
+                        }),
+                    ..
+                }) = &attr.meta
+                {
+                    ignore_reason = Some(reason.clone());
+                }
+                ignore = Some(attr.clone());
             } else if path.is_ident("should_panic") {
                 if should_panic.is_some() {
                     errors.push(syn::Error::new_spanned(
@@ -65,6 +79,7 @@ impl TestFn {
         TestFn {
             function,
             ignore,
+            ignore_reason,
             should_panic,
             test_attr,
         }
@@ -125,7 +140,7 @@ mod tests {
             fn t() {}
         ));
         assert!(result.is_ok());
-        assert!(test.ignore && test.test_attr.is_some());
+        assert!(test.ignore.is_some() && test.test_attr.is_some());
         assert_eq!(expected(&test).as_deref(), Some("boom"));
         assert_eq!(test.function.attrs.len(), 1);
         assert!(test.function.attrs[0].path().is_ident("inline"));
@@ -147,7 +162,7 @@ mod tests {
             #[ignore]
             fn t() {}
         ));
-        assert!(test.ignore && test.should_panic.is_none() && test.test_attr.is_none());
+        assert!(test.ignore.is_some() && test.should_panic.is_none() && test.test_attr.is_none());
     }
 
     #[test]

@@ -1,6 +1,20 @@
-//! Stage 3: code generation. The function stays as written (minus its test attributes),
-//! and a registration naming it is submitted to `inventory` for `nstest::main!()` to find.
-//! Generated code names runtime items only through `::nstest::__private`.
+//! Stage 3: code generation. Generated code names runtime items only through
+//! `::nstest::__private`. The expansion serves both harnesses, since a macro cannot tell
+//! which one its crate is built with (cargo passes `--cfg test` to `harness = false`
+//! targets too; only libtest's harness gets rustc's `--test`):
+//!
+//! - the function as written (minus its test attributes), renamed `__nstest_<name>`;
+//! - a registration naming it, submitted to `inventory` for `nstest::main!()` to find,
+//!   and a constructor arming the silent-skip guard (a binary that holds `#[ns_test]`s but
+//!   never starts nstest's runner fails at exit, naming them);
+//! - a `#[test]` of the function's own name, with the user's `#[ignore]` and
+//!   `#[should_panic]`, that hands the test to `nstest::__private::libtest::run`, and whose
+//!   body holds a constructor that starts the fork server before libtest's `main` starts
+//!   threads (see the harness's `runner::libtest`). Without `--test` rustc drops a
+//!   `#[test]` item whole, constructor included, so it exists exactly under libtest.
+//!
+//! Either way every `#[ns_test]` runs under the harness its binary has: none can be
+//! compiled into a binary that would silently skip it.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -34,8 +48,17 @@ pub(crate) fn ns_test(attr: TokenStream, item: TokenStream) -> TokenStream {
     let function = &test.function;
     match errors.finish(config) {
         Ok(config) => {
+            let mut body = function.clone();
+            body.sig.ident = body_ident(&test);
             let registration = registration(&test, &config);
-            quote!(#function #registration)
+            let wrapper = libtest_wrapper(&test, &config);
+            quote! {
+                #[doc(hidden)]
+                #body
+                const _: () = { #registration };
+                ::nstest::__unrun_guard!();
+                #wrapper
+            }
         }
         Err(error) => {
             let error = error.to_compile_error();
@@ -46,33 +69,87 @@ pub(crate) fn ns_test(attr: TokenStream, item: TokenStream) -> TokenStream {
 
 /// The `inventory::submit!` of the test's `nstest::__private::Test`.
 fn registration(test: &TestFn, config: &Config) -> TokenStream {
+    let value = test_value(test, config, Harness::Nstest);
+    quote! {
+        ::nstest::__private::inventory::submit! { #value }
+    }
+}
+
+/// Which harness runs the test: nstest's own (`nstest::main!()`), or libtest's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Harness {
+    Nstest,
+    Libtest,
+}
+
+/// The name the function is emitted under; its own name goes to the `#[test]` wrapper.
+fn body_ident(test: &TestFn) -> syn::Ident {
+    let ident = &test.function.sig.ident;
+    syn::Ident::new(&format!("__nstest_{ident}"), ident.span())
+}
+
+/// Under libtest's harness: a `#[test]` of the function's name, with the user's
+/// `#[ignore]` and `#[should_panic]` (libtest decides those), and the constructor.
+fn libtest_wrapper(test: &TestFn, config: &Config) -> TokenStream {
+    let function = &test.function;
+    let ident = &function.sig.ident;
+    let vis = &function.vis;
+    // `#[cfg]` on the function applies to the wrapper too, which names it.
+    let cfgs = function.attrs.iter().filter(|a| a.path().is_ident("cfg"));
+    let forwarded = test
+        .ignore
+        .iter()
+        .chain(test.should_panic.as_ref().map(|attr| &attr.attr));
+    let should_panic = test.should_panic.is_some();
+    let value = test_value(test, config, Harness::Libtest);
+    quote! {
+        #(#cfgs)*
+        #[::core::prelude::v1::test]
+        #(#forwarded)*
+        #vis fn #ident() {
+            ::nstest::__libtest_constructor!();
+            static TEST: ::nstest::__private::Test = #value;
+            ::nstest::__private::libtest::run(&TEST, #should_panic)
+        }
+    }
+}
+
+/// The test's `nstest::__private::Test`. Under libtest's harness `#[ignore]` and
+/// `#[should_panic]` are libtest's to apply, so the sandbox reports the test's raw end.
+fn test_value(test: &TestFn, config: &Config, harness: Harness) -> TokenStream {
     let fn_name = test.function.sig.ident.to_string();
     let call = call(test, config);
     let plan = plan(config);
     let timeout = option(config.timeout_secs.map(|secs| quote!(#secs)));
-    let ignore = config.ignore;
+    let ours = harness == Harness::Nstest;
+    let ignore = ours && config.ignore;
+    let ignore_message = option(
+        test.ignore_reason
+            .as_ref()
+            .filter(|_| ours)
+            .map(|reason| quote!(#reason)),
+    );
     let should_panic = match &config.should_panic {
-        ShouldPanic::No => quote!(::nstest::__private::ShouldPanic::No),
-        ShouldPanic::Yes => quote!(::nstest::__private::ShouldPanic::Yes),
-        ShouldPanic::WithMessage(expected) => {
+        ShouldPanic::Yes if ours => quote!(::nstest::__private::ShouldPanic::Yes),
+        ShouldPanic::WithMessage(expected) if ours => {
             quote!(::nstest::__private::ShouldPanic::WithMessage(#expected))
         }
+        _ => quote!(::nstest::__private::ShouldPanic::No),
     };
     quote! {
-        ::nstest::__private::inventory::submit! {
-            ::nstest::__private::Test {
-                path: ::core::concat!(::core::module_path!(), "::", #fn_name),
-                run: {
-                    fn run() -> ::core::result::Result<(), ::std::string::String> {
-                        #call
-                    }
-                    run
-                },
-                plan: #plan,
-                timeout_secs: #timeout,
-                ignore: #ignore,
-                should_panic: #should_panic,
-            }
+        ::nstest::__private::Test {
+            path: ::core::concat!(::core::module_path!(), "::", #fn_name),
+            run: {
+                fn run() -> ::core::result::Result<(), ::std::string::String> {
+                    #call
+                }
+                run
+            },
+            plan: #plan,
+            timeout_secs: #timeout,
+            ignore: #ignore,
+            ignore_message: #ignore_message,
+            should_panic: #should_panic,
         }
     }
 }
@@ -112,7 +189,7 @@ fn plan(config: &Config) -> TokenStream {
 /// return value into the test's result.
 fn call(test: &TestFn, config: &Config) -> TokenStream {
     let sig = &test.function.sig;
-    let ident = &sig.ident;
+    let ident = &body_ident(test);
     // The conversion is spanned at the return type, so `E: Debug` errors point there.
     let return_span = match &sig.output {
         ReturnType::Type(_, ty) => ty.span(),
@@ -223,7 +300,7 @@ mod tests {
     }
 
     #[test]
-    fn test_attributes_are_taken_off_the_function() {
+    fn test_attributes_go_to_the_harness_that_applies_them() {
         let out = expand(
             quote!(),
             quote!(
@@ -233,14 +310,34 @@ mod tests {
                 fn t() {}
             ),
         );
+        // nstest's registration carries them ...
         assert!(out.contains("ignore : true"), "{out}");
+        assert!(
+            out.contains("ignore_message : :: core :: option :: Option :: Some (\"slow\")"),
+            "{out}"
+        );
         assert!(
             out.contains("ShouldPanic :: WithMessage (\"boom\")"),
             "{out}"
         );
-        assert!(out.contains("# [inline] fn t"), "{out}");
-        assert!(!out.contains("# [ignore"), "{out}");
-        assert!(!out.contains("# [should_panic"), "{out}");
+        // ... the function keeps its other attributes, under its emitted name ...
+        assert!(out.contains("# [inline] fn __nstest_t"), "{out}");
+        // ... and libtest's `#[test]` of the same name gets them as written, once.
+        let wrapper = out
+            .split_once("# [:: core :: prelude :: v1 :: test]")
+            .map(|(_, w)| w)
+            .unwrap_or_else(|| panic!("no #[test] wrapper: {out}"));
+        assert!(
+            wrapper.starts_with(
+                " # [ignore = \"slow\"] # [should_panic (expected = \"boom\")] fn t ()"
+            ),
+            "{wrapper}"
+        );
+        assert_eq!(out.matches("# [ignore").count(), 1, "{out}");
+        assert!(
+            wrapper.contains("libtest :: run (& TEST , true)"),
+            "{wrapper}"
+        );
     }
 
     #[test]
@@ -252,7 +349,9 @@ mod tests {
             ),
         );
         assert!(
-            out.contains("block_on (:: nstest :: __private :: Flavor :: CurrentThread , t ())"),
+            out.contains(
+                "block_on (:: nstest :: __private :: Flavor :: CurrentThread , __nstest_t ())"
+            ),
             "{out}"
         );
         let out = expand(

@@ -130,7 +130,7 @@ impl Options {
             time,
             timeout_secs: self.timeout.map(|given| given.value),
             runtime,
-            ignore: test.ignore,
+            ignore: test.ignore.is_some(),
             should_panic: match &test.should_panic {
                 None => ShouldPanic::No,
                 Some(attr) => match &attr.expected {

@@ -27,7 +27,7 @@ fn every_outcome_is_printed_like_libtest_and_the_run_exits_101() {
         ("exits_early", "FAILED"),
         ("prints_from_c_and_children", "FAILED"),
         ("ignored_test", "ignored"),
-        ("ignored_with_reason", "ignored"),
+        ("ignored_with_reason", "ignored, needs a reason"),
     ];
     for (name, outcome) in expect {
         assert_eq!(
@@ -407,5 +407,21 @@ fn terse_output_is_one_character_per_test() {
         ),
         "{}",
         r.dump()
+    );
+}
+
+#[test]
+fn tests_in_a_binary_that_never_runs_them_fail_the_run_by_name() {
+    let r = run(env!("CARGO_BIN_EXE_fixture_unrun"), &[], &[]);
+    assert_eq!(r.code, Some(101), "{}", r.dump());
+    assert_eq!(r.stdout, "a main of its own\n");
+    assert_eq!(
+        r.stderr,
+        "nstest: the #[ns_test] `also_forgotten` never ran: this binary's `main` does not run \
+         its tests; end a `harness = false` target with `nstest::main!()`, or remove \
+         `harness = false` so that libtest runs it\n\
+         nstest: the #[ns_test] `forgotten` never ran: this binary's `main` does not run its \
+         tests; end a `harness = false` target with `nstest::main!()`, or remove \
+         `harness = false` so that libtest runs it\n"
     );
 }

@@ -39,21 +39,26 @@ pub(crate) fn print_as(name: &str, hook: impl FnOnce()) {
 }
 
 /// `text` with the thread name of its first `thread 'main' ` line replaced by `name`.
-/// Text without such a line (a toolchain whose format differs) is returned unchanged.
+/// A process forked before `main` (the fork server under libtest's harness starts in a
+/// constructor) has a main thread std has not named yet: `thread '<unnamed>' `. Text
+/// without such a line (a toolchain whose format differs) is returned unchanged.
 fn rename(text: &[u8], name: &str) -> Vec<u8> {
-    const MAIN: &[u8] = b"thread 'main' ";
     let at_line_start = |i: usize| i == 0 || text[i - 1] == b'\n';
-    let Some(at) = text
-        .windows(MAIN.len())
-        .enumerate()
-        .position(|(i, window)| window == MAIN && at_line_start(i))
-    else {
+    let found = [&b"thread 'main' "[..], b"thread '<unnamed>' "]
+        .into_iter()
+        .find_map(|pattern| {
+            text.windows(pattern.len())
+                .enumerate()
+                .position(|(i, window)| window == pattern && at_line_start(i))
+                .map(|at| (at, pattern.len()))
+        });
+    let Some((at, len)) = found else {
         return text.to_vec();
     };
     let mut renamed = Vec::with_capacity(text.len() + name.len());
     renamed.extend_from_slice(&text[..at]);
     renamed.extend_from_slice(format!("thread '{name}' ").as_bytes());
-    renamed.extend_from_slice(&text[at + MAIN.len()..]);
+    renamed.extend_from_slice(&text[at + len..]);
     renamed
 }
 
@@ -86,6 +91,10 @@ mod tests {
             "x thread 'main' y\nthread 'net::binds_80' (1) panicked at a:\nthread 'main' z\n"
         );
         assert_eq!(renamed("no thread line\n"), "no thread line\n");
+        assert_eq!(
+            renamed("\nthread '<unnamed>' (9) panicked at a:\n"),
+            "\nthread 'net::binds_80' (9) panicked at a:\n"
+        );
         assert_eq!(renamed(""), "");
     }
 }

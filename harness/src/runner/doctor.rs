@@ -7,7 +7,6 @@ use super::client::ForkServer;
 use super::diagnosis::HostFacts;
 use super::probe::{self, Kind};
 use super::run;
-use crate::sandbox::{Plan, TimeOffsets};
 
 /// Prints the host report; returns whether every namespace kind works. Must be called
 /// while the process is single-threaded (it starts a fork server).
@@ -63,13 +62,7 @@ pub fn doctor() -> bool {
         );
     }
 
-    let everything = Plan {
-        time: Some(TimeOffsets {
-            monotonic: 0,
-            boottime: 0,
-        }),
-        ..Plan::hermetic()
-    };
+    let everything = probe::everything();
     let probes = probe::probe_tests(everything);
     let server = match ForkServer::start() {
         Ok(server) => server,

@@ -17,6 +17,8 @@ mod cli;
 mod client;
 mod diagnosis;
 pub(crate) mod doctor;
+pub mod guard;
+pub mod libtest;
 mod outcome;
 mod probe;
 mod report;
@@ -33,6 +35,7 @@ pub fn run_main() -> ! {
 /// running, before the first test. The benchmark uses it to grow the runner and show that
 /// per-test cost does not grow with it; tests never see anything it does.
 pub fn run_main_then(in_runner: fn()) -> ! {
+    guard::runner_started();
     let args: Vec<String> = std::env::args().collect();
     let options = match cli::parse(&args, &ProcessEnv) {
         Ok(Parsed::Run(options)) => *options,
@@ -155,9 +158,15 @@ fn read_unsupported() -> std::result::Result<bool, String> {
 
 /// Prints, once each, what the host lacks and how to fix it.
 fn say_missing(missing: &[probe::Missing], skip: bool) {
+    eprint!("{}", missing_text(missing, skip));
+}
+
+/// What [`say_missing`] prints.
+fn missing_text(missing: &[probe::Missing], skip: bool) -> String {
+    let mut text = String::new();
     for m in missing {
-        eprintln!(
-            "nstest: this host cannot create {}; the tests that need them will {}.\n{}\n",
+        text.push_str(&format!(
+            "nstest: this host cannot create {}; the tests that need them will {}.\n{}\n\n",
             m.kind.name(),
             if skip {
                 "be skipped (NSTEST_UNSUPPORTED=skip)"
@@ -165,8 +174,9 @@ fn say_missing(missing: &[probe::Missing], skip: bool) {
                 "fail (NSTEST_UNSUPPORTED=skip skips them instead)"
             },
             m.diagnosis
-        );
+        ));
     }
+    text
 }
 
 /// Says which passing tests left processes behind (failed ones say it in their failure

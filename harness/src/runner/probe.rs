@@ -94,6 +94,13 @@ impl Kind {
     }
 }
 
+/// The plan that needs every kind: what the doctor tries, and libtest's harness, which
+/// cannot know before the first test which kinds its tests need.
+pub(crate) fn everything() -> Plan {
+    let plans: Vec<Plan> = KINDS.iter().map(|kind| kind.plan()).collect();
+    Plan::union(&plans)
+}
+
 /// A capability the host lacks, with why.
 #[derive(Debug, Clone)]
 pub(crate) struct Missing {
@@ -116,6 +123,7 @@ pub(crate) fn probe_tests(needed: Plan) -> Vec<&'static Test> {
                 plan,
                 timeout_secs: None,
                 ignore: false,
+                ignore_message: None,
                 should_panic: ShouldPanic::No,
             }))
         })

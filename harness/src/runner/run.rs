@@ -115,8 +115,7 @@ pub(crate) fn desc(test: &Test) -> Desc {
         name: test.name().to_owned(),
         should_panic: test.should_panic != crate::test::ShouldPanic::No,
         ignore: test.ignore,
-        // The registration does not carry `#[ignore = "reason"]`'s reason.
-        ignore_message: None,
+        ignore_message: test.ignore_message.map(str::to_owned),
     }
 }
 

@@ -1,0 +1,226 @@
+//! `#[ns_test]` under libtest's own harness: in a `#[cfg(test)]` module of a library or
+//! binary, or in a test target that keeps `harness = true`, with no `nstest::main!()`.
+//!
+//! Runs in the test binary, whose `main` is libtest's. libtest runs every test on a thread
+//! of its own, so the process is multithreaded long before the first test, and a sandbox
+//! cannot be forked from it (see the `process` module). So the macro also emits, in the
+//! user's crate, a constructor (an `.init_array` entry, run by the dynamic loader before
+//! `main`, while the process is still single-threaded): the first of them to run calls
+//! [`start`], which forks the fork server there, once. Each test's `#[test]` wrapper then
+//! calls [`run`], which sends the test to a slot exactly as `nstest::main!()`'s runner does,
+//! collects its result and output, and hands them to libtest:
+//!
+//! - the output (fds 1 and 2 of the test and of everything it started) is printed with
+//!   `print!`, which libtest captures per test and shows for a failure (or live with
+//!   `--nocapture`, when the test writes straight to the terminal);
+//! - a panic is resumed in the wrapper with the test's own message
+//!   ([`std::panic::resume_unwind`], which skips the panic hook, so the message is not
+//!   printed twice), so libtest's `#[should_panic(expected = ...)]` check sees it;
+//! - any other failure (a crash, a timeout, a sandbox the host refused) panics with
+//!   nstest's one-line cause, except in a `#[should_panic]` test, where the wrapper returns
+//!   normally so that libtest fails it ("test did not panic as expected") rather than
+//!   count a segfault as the panic it wanted.
+//!
+//! The host probe runs only when a sandbox fails to build, once per run; its diagnosis
+//! goes to stderr (past libtest's capture), and every test that needs what the host lacks
+//! then fails (or, with `NSTEST_UNSUPPORTED=skip`, passes with a line on stderr: libtest
+//! has no way to ignore a test once it runs) without trying again.
+//!
+//! This module keeps its state in statics: the constructor that starts the fork server
+//! and libtest's test threads share no `main` that could own a value.
+
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+
+use super::client::ForkServer;
+use super::outcome::Outcome;
+use super::probe::{self, Missing};
+use super::report::Verdict;
+use super::report::failure;
+use super::{missing_text, read_unsupported, run, trial};
+use crate::sys;
+use crate::test::{self as registry, Test};
+
+/// What the constructor set up, or why it could not.
+static STATE: OnceLock<Result<Libtest, String>> = OnceLock::new();
+
+struct Libtest {
+    server: ForkServer,
+    /// The probe's sandboxes, made before the fork server started (so they exist in it).
+    probes: Vec<&'static Test>,
+    /// What the host lacks; probed once, after the first sandbox that failed to build.
+    missing: OnceLock<Vec<Missing>>,
+    skip_unsupported: bool,
+    /// Tests skipped for what the host lacks, said once each on stderr.
+    skipped: Mutex<Vec<&'static str>>,
+}
+
+/// Starts the fork server for a libtest binary; called by the constructors the macro
+/// emits, before `main`. Only the first call does anything. Nothing is started for a run
+/// that only lists tests (`--list`, which nextest runs on every binary) or prints help.
+pub fn start() {
+    super::guard::runner_started();
+    STATE.get_or_init(|| {
+        if listing_only() {
+            return Err("the test binary was started to list its tests".into());
+        }
+        registry::read_default_timeout()?;
+        let skip_unsupported = read_unsupported()?;
+        let probes = probe::probe_tests(probe::everything());
+        let server = ForkServer::start()
+            .map_err(|error| format!("nstest cannot start its fork server before main: {error}"))?;
+        // Stop it when the binary exits, so that not even a zombie is left.
+        sys::at_exit(stop_at_exit);
+        Ok(Libtest {
+            server,
+            probes,
+            missing: OnceLock::new(),
+            skip_unsupported,
+            skipped: Mutex::new(Vec::new()),
+        })
+    });
+}
+
+extern "C" fn stop_at_exit() {
+    if let Some(Ok(state)) = STATE.get() {
+        state.server.stop();
+    }
+}
+
+/// `--list`, `--help` or `-h` on the command line, read from `/proc/self/cmdline`:
+/// `std::env::args` is not guaranteed to be set up yet in a constructor.
+fn listing_only() -> bool {
+    let cmdline = std::fs::read("/proc/self/cmdline").unwrap_or_default();
+    cmdline
+        .split(|&b| b == 0)
+        .skip(1)
+        .any(|arg| matches!(arg, b"--list" | b"--help" | b"-h"))
+}
+
+/// Whether libtest captures output: not with `--nocapture` (or `--no-capture`), nor with
+/// `RUST_TEST_NOCAPTURE` set to anything but `0`, as libtest decides.
+fn captures_output() -> bool {
+    let flag = std::env::args().any(|arg| arg == "--nocapture" || arg == "--no-capture");
+    let env = std::env::var_os("RUST_TEST_NOCAPTURE").is_some_and(|v| v != "0");
+    !(flag || env)
+}
+
+/// The body of the `#[test]` wrapper of an `#[ns_test]`: runs `test` in its sandbox and
+/// ends as libtest expects (see the module docs). `should_panic` is whether the wrapper
+/// carries `#[should_panic]`.
+pub fn run(test: &'static Test, should_panic: bool) {
+    let state = match STATE.get() {
+        Some(Ok(state)) => state,
+        Some(Err(why)) => return fail(should_panic, format!("nstest: {why}")),
+        None => {
+            return fail(
+                should_panic,
+                "nstest: the fork server was not started before main (no constructor ran); \
+                 use a `harness = false` target with `nstest::main!()`"
+                    .into(),
+            );
+        }
+    };
+    let capture = captures_output();
+    let (outcome, output, leaked) = state.run_one(test, capture);
+    let name = test.name();
+    if leaked > 0 && outcome == Outcome::Passed {
+        eprint_now(&format!(
+            "nstest: LEAK: {name} passed but left {leaked} process{} running, which nstest \
+             killed\n",
+            if leaked == 1 { "" } else { "es" }
+        ));
+    }
+    if let Outcome::Skipped { kind } = outcome {
+        let mut skipped = state.skipped.lock().unwrap_or_else(|e| e.into_inner());
+        if !skipped.contains(&kind) {
+            skipped.push(kind);
+        }
+        eprint_now(&format!(
+            "nstest: {name} skipped: needs {kind}, which this host cannot create \
+             (NSTEST_UNSUPPORTED=skip)\n"
+        ));
+        return;
+    }
+    let record = failure::record(&outcome, output, leaked, None, None);
+    print!("{}", record.output);
+    match (outcome, record.verdict) {
+        (_, Verdict::Ok) => {}
+        // The test's own panic, with its own message: libtest's `#[should_panic]` check,
+        // and its failure report, see what they would have seen in-process.
+        (Outcome::Panicked { message, .. }, _) => std::panic::resume_unwind(Box::new(message)),
+        // The cause is in the output printed above; a `#[should_panic]` test fails by
+        // returning.
+        (other, _) if !should_panic => std::panic::resume_unwind(Box::new(cause(&other))),
+        _ => {}
+    }
+}
+
+impl Libtest {
+    /// Runs `test` (as `nstest::main!()`'s runner does), probing the host the first time
+    /// a sandbox cannot be built; returns the outcome, the output and the leftover count.
+    fn run_one(&self, test: &'static Test, capture: bool) -> (Outcome, String, u32) {
+        if let Some(outcome) = self.missing.get().and_then(|m| self.lacking(m, test)) {
+            return (outcome, String::new(), 0);
+        }
+        let done = match trial::run_sandboxed(&self.server, test, capture) {
+            Ok(done) => done,
+            Err(error) => {
+                let error = error.to_string();
+                return (Outcome::NotStarted { error }, String::new(), 0);
+            }
+        };
+        if let Outcome::SetupFailed { .. } = done.outcome {
+            let missing = self.missing.get_or_init(|| {
+                let missing =
+                    run::find_missing_with(&self.server, &probe::everything(), &self.probes);
+                eprint_now(&missing_text(&missing, self.skip_unsupported));
+                missing
+            });
+            if let Some(outcome) = self.lacking(missing, test) {
+                return (outcome, String::new(), 0);
+            }
+        }
+        (done.outcome, done.output, done.leaked)
+    }
+
+    /// The outcome of a test that needs what the host lacks, without running it.
+    fn lacking(&self, missing: &[Missing], test: &Test) -> Option<Outcome> {
+        let missing = probe::missing_for(missing, &test.plan)?;
+        let kind = missing.kind.name();
+        Some(if self.skip_unsupported {
+            Outcome::Skipped { kind }
+        } else {
+            Outcome::HostLacks {
+                kind,
+                detail: missing.detail.clone(),
+            }
+        })
+    }
+}
+
+/// The last line of a failure's note: what the wrapper's panic says.
+fn cause(outcome: &Outcome) -> String {
+    let record = failure::record(outcome, String::new(), 0, None, None);
+    let text = record.output.trim_end();
+    match text.lines().next() {
+        Some(first) if !first.is_empty() => first.to_owned(),
+        _ => "nstest: the test failed".to_owned(),
+    }
+}
+
+/// Fails the wrapper: a panic with `message`; under `#[should_panic]` the message is
+/// printed and the wrapper returns instead, so that libtest fails the test for not
+/// panicking rather than pass it for a panic it never had.
+fn fail(should_panic: bool, message: String) {
+    if should_panic {
+        println!("{message}");
+        return;
+    }
+    std::panic::resume_unwind(Box::new(message))
+}
+
+/// Writes to the process's stderr directly, past libtest's capture of `eprint!`.
+fn eprint_now(text: &str) {
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
