@@ -6,12 +6,15 @@
 //! - [`clock`]: uptime, leases and rate limits on CLOCK_BOOTTIME and `Instant`;
 //! - [`spool`]: a record writer that must survive a full disk;
 //! - [`identity`]: a node identity derived from the hostname;
-//! - [`replica`]: a client that fails over from a primary to a backup.
+//! - [`replica`]: a client that fails over from a primary to a backup;
+//! - [`listener`]: a one-shot TCP server, with `#[ns_test]` unit tests under libtest's
+//!   own harness (the README's first example).
 #![deny(unsafe_code)]
 
 pub mod clock;
 pub mod hits;
 pub mod identity;
+pub mod listener;
 pub mod replica;
 pub mod spool;
 pub mod status;

@@ -97,6 +97,18 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
             Ok((nextest(&[])? - empty) / N)
         })
     };
+    // The same net tests under libtest's harness: unit tests in `mod tests`.
+    let mut libtest_ms = BTreeMap::new();
+    for &t in &threads {
+        let binary = exe("libtest_net")?;
+        let wall = median(reps, || wall_ms(Command::new(binary).args(test_args(t))))?;
+        let per_test = (wall - baseline[&t]) / N;
+        libtest_ms.insert(t, per_test);
+        note(
+            format!("nstest, net, under libtest's harness, {t} thread(s): ms per test"),
+            fmt(per_test),
+        );
+    }
     let nextest_ms = nextest_per_test("plain")?;
     note(
         format!(
@@ -170,6 +182,14 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
         ),
         ("nstest / floor, full set, 1 thread", vs_floor("full", 1)),
         ("nstest / floor, full set, N threads", vs_floor("full", t)),
+        (
+            "libtest's harness / nstest::main!(), net, 1 thread (target <= 1.5)",
+            libtest_ms[&1] / nstest_ms[&("net", 1)],
+        ),
+        (
+            "libtest's harness / nstest::main!(), net, N threads (target <= 1.5)",
+            libtest_ms[&t] / nstest_ms[&("net", t)],
+        ),
         (
             "under nextest: nstest(net) / plain #[test], per test (target <= 1.3)",
             nextest_net_ms / nextest_ms,
