@@ -40,14 +40,29 @@ pub(crate) use super::slot::HELLO_LEN;
 /// pid. Must be called while the process has a single thread; tests are named in requests
 /// by the address of their `Test` (see `wire::request`), so they must exist by now.
 ///
+/// Also returns the runner's end of a socket to a first slot, which the fork server starts
+/// at once, unasked: while the runner parses its command line and picks its tests, the
+/// first slot is forked on another core, off the path of a process that runs one test
+/// (every test under nextest).
+///
 /// # Errors
 ///
 /// [`Error::Multithreaded`] if another thread exists, or the failing call.
-pub(crate) fn start() -> Result<(OwnedFd, Pid)> {
+pub(crate) fn start() -> Result<(OwnedFd, OwnedFd, Pid)> {
     if let Some(threads) = sys::thread_count().filter(|&n| n != 1) {
         return Err(Error::Multithreaded { threads });
     }
     let (runner_end, server_end) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|source| Error::Sys {
+        call: "socketpair(AF_UNIX, SOCK_SEQPACKET)",
+        source,
+    })?;
+    let (first_slot_runner_end, first_slot) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
         None,
@@ -67,10 +82,16 @@ pub(crate) fn start() -> Result<(OwnedFd, Pid)> {
         ForkResult::Child => {
             // Only test processes write coverage profiles; the runner writes its own.
             coverage::stop_writing();
+            // The runner's ends must not stay open here: a slot sees its runner thread go
+            // only when every copy of that end is closed.
             drop(runner_end);
-            serve(server_end, runner)
+            drop(first_slot_runner_end);
+            serve(server_end, first_slot, runner)
         }
-        ForkResult::Parent { child } => Ok((runner_end, child)),
+        ForkResult::Parent { child } => {
+            drop(first_slot);
+            Ok((runner_end, first_slot_runner_end, child))
+        }
     }
 }
 
@@ -86,7 +107,7 @@ struct Slots {
 
 /// The fork server's loop. Exits when the runner closes its end or dies, after every
 /// process it started is gone.
-fn serve(socket: OwnedFd, runner: Pid) -> ! {
+fn serve(socket: OwnedFd, first_slot: OwnedFd, runner: Pid) -> ! {
     let signals = match prepare_server(runner) {
         Ok(signals) => signals,
         Err(_) => sys::exit_now(1),
@@ -98,6 +119,8 @@ fn serve(socket: OwnedFd, runner: Pid) -> ! {
     test_process::install_panic_hook();
     drop(std::io::stdout());
     let mut slots = Slots::default();
+    slots.waiting.push((None, first_slot));
+    start_slots(&socket, &signals, &mut slots);
     let mut cmsg_buffer = nix::cmsg_space!([RawFd; Request::MAX_FDS]);
     loop {
         let mut polled = [

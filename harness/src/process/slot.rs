@@ -106,7 +106,17 @@ fn run(test: &'static Test, channels: Channels, socket: &OwnedFd) {
             frame_from_init,
             exit,
         }) => finish(test, child, frame_from_init, &exit),
-        Err((error, report)) => send_report(&report, &setup_failed(&error)),
+        Err((error, report, exit)) => {
+            // The sandbox never started: what the report says is all there is, and the
+            // frame says so as a test process that failed its setup says it (status 0,
+            // nothing left). Without a frame the runner would take this slot for dead.
+            send_report(&report, &setup_failed(&error));
+            let frame = ExitFrame {
+                test: Termination::Exited(0),
+                leaked: 0,
+            };
+            let _ = write_all(&exit, &frame.encode());
+        }
     }
 }
 
@@ -118,8 +128,8 @@ struct Started {
     exit: OwnedFd,
 }
 
-/// Why a sandbox did not start, and the report pipe to say so on.
-type NotStarted = (Error, OwnedFd);
+/// Why a sandbox did not start, and the report and exit pipes to say so on.
+type NotStarted = (Error, OwnedFd, OwnedFd);
 
 /// In a fresh child: closes what the test must not hold: the slot's socket (it could send
 /// requests) and the exit pipe (it could forge its frame).
@@ -153,6 +163,7 @@ fn start_test_process(
                 source,
             },
             report,
+            exit,
         )),
     }
 }
@@ -170,7 +181,7 @@ fn start_init(
         Ok(pipe) => pipe,
         Err(source) => {
             let call = "pipe2(O_CLOEXEC)";
-            return Err((Error::Sys { call, source }, report));
+            return Err((Error::Sys { call, source }, report, exit));
         }
     };
     // Read before the clone: inside the new user namespace the ids read as the overflow id
@@ -194,6 +205,7 @@ fn start_init(
                 source,
             },
             report,
+            exit,
         )),
     }
 }

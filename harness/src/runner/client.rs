@@ -35,6 +35,9 @@ pub(crate) struct ForkServer {
     socket: OwnedFd,
     pid: Pid,
     idle: Mutex<Vec<Slot>>,
+    /// The runner's end of the first slot's socket, which the fork server starts unasked;
+    /// taken by the first test that needs a slot.
+    first_slot: Mutex<Option<OwnedFd>>,
 }
 
 /// A slot lent to one running test; give it back with [`Lease::finish`].
@@ -62,11 +65,12 @@ impl ForkServer {
     ///
     /// [`Error::Multithreaded`] if another thread exists, or the failing call.
     pub(crate) fn start() -> Result<ForkServer> {
-        let (socket, pid) = fork_server::start()?;
+        let (socket, first_slot, pid) = fork_server::start()?;
         Ok(ForkServer {
             socket,
             pid,
             idle: Mutex::new(Vec::new()),
+            first_slot: Mutex::new(Some(first_slot)),
         })
     }
 
@@ -104,13 +108,15 @@ impl ForkServer {
 
     /// Asks the fork server for a slot and waits for its hello: its pid, sent once it runs.
     fn start_slot(&self, replacing: Option<Pid>) -> Result<Slot> {
-        let (socket, slot_end) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .map_err(|source| sys_error("socketpair(AF_UNIX, SOCK_SEQPACKET)", source))?;
+        let first = self
+            .first_slot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let (Some(socket), None) = (first, replacing) {
+            return hello(socket);
+        }
+        let (socket, slot_end) = slot_socket()?;
         let request = Request::StartSlot {
             replacing: replacing.map(|pid| pid.as_raw().unsigned_abs()),
         };
@@ -118,16 +124,7 @@ impl ForkServer {
             sys_error("sendmsg(slot request to the nstest fork server)", source)
         })?;
         drop(slot_end);
-        let mut hello = [0u8; HELLO_LEN];
-        match sys::retry_on_eintr(|| recv(socket.as_raw_fd(), &mut hello, MsgFlags::empty())) {
-            Ok(HELLO_LEN) => Ok(Slot {
-                socket,
-                pid: Pid::from_raw(i32::from_le_bytes(hello)),
-            }),
-            // EOF: the fork server could not fork the slot, or is gone.
-            Ok(_) => Err(sys_error("recv(hello from an nstest slot)", Errno::EPIPE)),
-            Err(source) => Err(sys_error("recv(hello from an nstest slot)", source)),
-        }
+        hello(socket)
     }
 
     /// Tells the fork server to exit (end-of-file on its socket) and reaps it, so that the
@@ -164,6 +161,31 @@ impl Lease<'_> {
             .unwrap_or_else(|e| e.into_inner())
             .push(slot);
         Ok(())
+    }
+}
+
+/// A socket pair for a slot: the runner's end, and the slot's.
+fn slot_socket() -> Result<(OwnedFd, OwnedFd)> {
+    socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|source| sys_error("socketpair(AF_UNIX, SOCK_SEQPACKET)", source))
+}
+
+/// Waits for a slot's hello on `socket`: its pid, sent once it runs.
+fn hello(socket: OwnedFd) -> Result<Slot> {
+    let mut hello = [0u8; HELLO_LEN];
+    match sys::retry_on_eintr(|| recv(socket.as_raw_fd(), &mut hello, MsgFlags::empty())) {
+        Ok(HELLO_LEN) => Ok(Slot {
+            socket,
+            pid: Pid::from_raw(i32::from_le_bytes(hello)),
+        }),
+        // EOF: the fork server could not fork the slot, or is gone.
+        Ok(_) => Err(sys_error("recv(hello from an nstest slot)", Errno::EPIPE)),
+        Err(source) => Err(sys_error("recv(hello from an nstest slot)", source)),
     }
 }
 

@@ -150,8 +150,13 @@ pub(crate) fn run_all(
     let jobs = Mutex::new(job_rx);
     let (done_tx, done_rx) = mpsc::channel::<(usize, Finished)>();
     // One test at a time runs on this thread, as it is the one whose slot ran the probe:
-    // a worker would need a slot of its own.
-    let workers = if concurrency == 1 { 0 } else { concurrency };
+    // a worker would need a slot of its own. So does a single selected test (every test
+    // under nextest): a worker thread would only add its start and its join.
+    let workers = if concurrency == 1 || selected.len() == 1 {
+        0
+    } else {
+        concurrency
+    };
     std::thread::scope(|scope| {
         for _ in 0..workers.min(selected.len()) {
             let done_tx = done_tx.clone();
