@@ -22,6 +22,11 @@ fn main() {
     write("full_time", tests("#[ns_test(time = \"+1h\")]", N));
     write("scale", tests("#[ns_test(user)]", 10 * N));
     write("plain", tests("#[test]", N));
+    let mut floor = String::new();
+    for i in 0..N {
+        writeln!(floor, "#[test]\nfn t{i:05}() {{ nstest_bench_fixture::net_sandbox() }}").unwrap();
+    }
+    write("nextest_floor", floor);
     let mut forked = String::from("rusty_fork_test! {\n");
     forked.push_str(&tests("#[test]", N));
     forked.push_str("}\n");

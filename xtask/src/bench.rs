@@ -117,6 +117,14 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
         ),
         fmt(nextest_ms),
     );
+    let nextest_floor_ms = nextest_per_test("nextest_floor")?;
+    note(
+        format!(
+            "nextest, floor(net) in a plain #[test], process per test, {} threads: ms per test",
+            cores()
+        ),
+        fmt(nextest_floor_ms),
+    );
     let nextest_net_ms = nextest_per_test("mode_net")?;
     note(
         format!(
@@ -193,6 +201,10 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
         (
             "under nextest: nstest(net) / plain #[test], per test (target <= 1.3)",
             nextest_net_ms / nextest_ms,
+        ),
+        (
+            "under nextest: floor(net) / plain #[test], per test (the least possible)",
+            nextest_floor_ms / nextest_ms,
         ),
         (
             "nstest(net) / nextest (target < 1)",

@@ -1,1 +1,47 @@
-//! Nothing here: see tests/ and src/bin/floor.rs.
+//! The floor of one `net` sandbox as a plain `#[test]` can build it, for the nextest row
+//! of `cargo xtask bench` (tests/nextest_floor.rs); see also src/bin/floor.rs.
+#![allow(unsafe_code)]
+
+/// Forks a child that unshares a user and a network namespace, writes the id maps,
+/// brings `lo` up and exits; waits for it. Only raw system calls after the fork, on
+/// buffers made before it, since libtest's process has threads.
+pub fn net_sandbox() {
+    // SAFETY: plain libc calls; the child makes only async-signal-safe calls (open,
+    // write, close, unshare, socket, ioctl, _exit) on memory prepared before the fork.
+    unsafe {
+        let uid = libc::geteuid();
+        let gid = libc::getegid();
+        let uid_map = format!("0 {uid} 1\n");
+        let gid_map = format!("0 {gid} 1\n");
+        let pid = libc::fork();
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            let write = |path: &[u8], text: &[u8]| {
+                let fd = libc::open(path.as_ptr().cast(), libc::O_WRONLY);
+                if fd < 0 || libc::write(fd, text.as_ptr().cast(), text.len()) < 0 {
+                    libc::_exit(2);
+                }
+                libc::close(fd);
+            };
+            if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) != 0 {
+                libc::_exit(1);
+            }
+            write(b"/proc/self/uid_map\0", uid_map.as_bytes());
+            write(b"/proc/self/setgroups\0", b"deny\n");
+            write(b"/proc/self/gid_map\0", gid_map.as_bytes());
+            let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+            let mut req: libc::ifreq = std::mem::zeroed();
+            req.ifr_name[0] = b'l' as libc::c_char;
+            req.ifr_name[1] = b'o' as libc::c_char;
+            libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req);
+            req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+            if libc::ioctl(sock, libc::SIOCSIFFLAGS, &req) != 0 {
+                libc::_exit(3);
+            }
+            libc::_exit(0);
+        }
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, 0);
+        assert_eq!(status, 0, "the floor's net sandbox failed: wait status {status}");
+    }
+}
