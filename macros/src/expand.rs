@@ -56,9 +56,6 @@ pub(crate) fn ns_test(attr: TokenStream, item: TokenStream) -> TokenStream {
                 #[doc(hidden)]
                 #body
                 const _: () = { #registration };
-                // rustdoc builds doc examples into its own runner, which runs their
-                // `main`s (or only compiles them) and never nstest's.
-                #[cfg(not(doctest))]
                 ::nstest::__unrun_guard!();
                 #wrapper
             }

@@ -32,7 +32,10 @@ extern "C" fn check_at_exit() {
     if RUNNER_STARTED.load(Ordering::Relaxed) {
         return;
     }
-    let tests = registry::all_tests();
+    let tests: Vec<_> = registry::all_tests()
+        .into_iter()
+        .filter(|test| !in_a_doc_example(test.path))
+        .collect();
     if tests.is_empty() {
         return;
     }
@@ -42,6 +45,16 @@ extern "C" fn check_at_exit() {
     }
     let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
     sys::exit_now(101)
+}
+
+/// Whether a test is written in a documentation example: rustdoc builds examples into a
+/// runner of its own (crate `rust_out`; merged examples in modules `__doctest_N`), which
+/// runs their `main`s or only compiles them (`no_run`), never nstest's. `cfg(doctest)`
+/// cannot tell: rustdoc sets it while collecting examples, not while compiling them.
+fn in_a_doc_example(path: &str) -> bool {
+    let mut segments = path.split("::");
+    segments.next() == Some("rust_out")
+        || segments.next().is_some_and(|m| m.starts_with("__doctest_"))
 }
 
 /// The line that names a test no harness ran.
@@ -56,6 +69,14 @@ fn unrun_line(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn doc_examples_are_rustdocs_to_run() {
+        assert!(in_a_doc_example("rust_out::binds_port_80"));
+        assert!(in_a_doc_example("doctest_bundle_2024::__doctest_3::talks"));
+        assert!(!in_a_doc_example("service::binds_port_80"));
+        assert!(!in_a_doc_example("service::tests::__doctest"));
+    }
 
     #[test]
     fn the_line_names_the_test_and_the_fix() {
