@@ -63,6 +63,50 @@ pub enum Error {
         #[source]
         source: Errno,
     },
+    /// `mount_setattr(2)`.
+    #[error("mount_setattr({path:?}, {change}): {}", describe(*.source))]
+    MountSetattr {
+        /// Which step this is.
+        step: Step,
+        /// The mount point.
+        path: &'static str,
+        /// What was changed, as `AT_RECURSIVE, set MOUNT_ATTR_RDONLY`.
+        change: &'static str,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// A `writable = "..."` path that cannot be opened, usually because it does not exist.
+    #[error(
+        "open({path:?}, O_PATH) of a `writable` path: {}; create it before the test runs, \
+         or fix the path (a relative one is relative to the package root)",
+        describe(*.source)
+    )]
+    Writable {
+        /// The path, absolute.
+        path: &'static str,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// Creating the mount point of a host path inside a fresh tmpfs.
+    #[error("mkdir -p {path:?} (a mount point in the fresh tmpfs): {}", describe(*.source))]
+    MountPoint {
+        /// The path.
+        path: &'static str,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// `chdir(2)` back into the working directory after the mounts.
+    #[error("chdir({path:?}): {}", describe(*.source))]
+    ChangeDirectory {
+        /// The directory.
+        path: &'static str,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
     /// Bringing `lo` up.
     #[error("ioctl({call}, \"lo\", IFF_UP): {}", describe(*.source))]
     BringLoopbackUp {
@@ -116,7 +160,12 @@ impl Error {
     pub(crate) fn step(&self) -> Step {
         match self {
             Error::Unshare { .. } | Error::Clone { .. } => Step::Unshare,
-            Error::WriteProcFile { step, .. } | Error::Mount { step, .. } => *step,
+            Error::WriteProcFile { step, .. }
+            | Error::Mount { step, .. }
+            | Error::MountSetattr { step, .. } => *step,
+            Error::Writable { .. } => Step::OpenWritable,
+            Error::MountPoint { .. } => Step::BindHostPath,
+            Error::ChangeDirectory { .. } => Step::Other,
             Error::BringLoopbackUp { .. } => Step::BringLoopbackUp,
             Error::SetHostname { .. } => Step::SetHostname,
             Error::Fork { .. } => Step::Fork,
@@ -131,6 +180,10 @@ impl Error {
             | Error::Clone { source, .. }
             | Error::WriteProcFile { source, .. }
             | Error::Mount { source, .. }
+            | Error::MountSetattr { source, .. }
+            | Error::Writable { source, .. }
+            | Error::MountPoint { source, .. }
+            | Error::ChangeDirectory { source, .. }
             | Error::BringLoopbackUp { source, .. }
             | Error::SetHostname { source, .. }
             | Error::Fork { source, .. }

@@ -30,17 +30,19 @@ pub(crate) enum Kind {
     Uts,
     Ipc,
     Pid,
+    Cgroup,
 }
 
 impl Kind {
     /// Every kind, in the order the unknown-option error lists them.
-    pub(crate) const ALL: [Kind; 6] = [
+    pub(crate) const ALL: [Kind; 7] = [
         Kind::User,
         Kind::Net,
         Kind::Mount,
         Kind::Uts,
         Kind::Ipc,
         Kind::Pid,
+        Kind::Cgroup,
     ];
 
     /// The key that names it in the attribute.
@@ -52,6 +54,7 @@ impl Kind {
             Kind::Uts => "uts",
             Kind::Ipc => "ipc",
             Kind::Pid => "pid",
+            Kind::Cgroup => "cgroup",
         }
     }
 }
@@ -88,6 +91,9 @@ pub(crate) struct Options {
     pub(crate) timeout: Option<Given<u64>>,
     pub(crate) flavor: Option<Given<Flavor>>,
     pub(crate) worker_threads: Option<Given<usize>>,
+    /// Host paths kept writable, as written (relative ones are joined to the package root
+    /// in `expand`).
+    pub(crate) writable: Option<Given<Vec<String>>>,
 }
 
 /// An option that takes a value: its key, how the unknown-option error shows it, and how
@@ -124,6 +130,11 @@ const SETTINGS: &[Setting] = &[
         key: "timeout",
         shown: "timeout = \"...\"",
         read: |meta, options| set(&mut options.timeout, meta, timeout(meta)?),
+    },
+    Setting {
+        key: "writable",
+        shown: "writable = \"path\"|[...]",
+        read: |meta, options| set(&mut options.writable, meta, writable(meta)?),
     },
     Setting {
         key: "flavor",
@@ -335,6 +346,72 @@ fn timeout(meta: &ParseNestedMeta<'_>) -> syn::Result<(u64, Span)> {
     Ok((secs, lit.span()))
 }
 
+/// `writable = "path"` or `writable = ["path", ...]`: non-empty string literals, each path
+/// once.
+fn writable(meta: &ParseNestedMeta<'_>) -> syn::Result<(Vec<String>, Span)> {
+    const EXAMPLE: &str = "\"snapshots\"";
+    let expr: syn::Expr = value_of(meta, EXAMPLE)?.parse()?;
+    let not_a_string = |tokens: &dyn quote::ToTokens| {
+        syn::Error::new_spanned(
+            tokens,
+            "`writable` takes a string literal or an array of them, like \
+             `writable = \"snapshots\"` or `writable = [\"snapshots\", \"/var/cache/app\"]`",
+        )
+    };
+    let literals: Vec<LitStr> = match &expr {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(lit),
+            ..
+        }) => vec![lit.clone()],
+        syn::Expr::Array(array) => {
+            if array.elems.is_empty() {
+                return Err(syn::Error::new_spanned(
+                    array,
+                    "`writable` needs at least one path: `writable = [\"snapshots\"]`",
+                ));
+            }
+            let mut literals = Vec::new();
+            let mut errors = Errors::default();
+            for elem in &array.elems {
+                match elem {
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(lit),
+                        ..
+                    }) => literals.push(lit.clone()),
+                    other => errors.push(not_a_string(other)),
+                }
+            }
+            errors.finish(Ok(literals))?
+        }
+        other => return Err(not_a_string(other)),
+    };
+    let mut errors = Errors::default();
+    let mut paths: Vec<String> = Vec::new();
+    for lit in &literals {
+        let path = lit.value();
+        if path.is_empty() {
+            errors.push(syn::Error::new(
+                lit.span(),
+                "`writable` paths cannot be empty: name a file or directory, absolute or \
+                 relative to the package root",
+            ));
+        } else if path.contains('\0') {
+            errors.push(syn::Error::new(
+                lit.span(),
+                "`writable` paths cannot contain a NUL byte",
+            ));
+        } else if paths.contains(&path) {
+            errors.push(syn::Error::new(
+                lit.span(),
+                format!("`writable` path {path:?} is given twice"),
+            ));
+        } else {
+            paths.push(path);
+        }
+    }
+    errors.finish(Ok((paths, expr.span())))
+}
+
 fn flavor(meta: &ParseNestedMeta<'_>) -> syn::Result<(Flavor, Span)> {
     let lit = string(meta, "\"multi_thread\"")?;
     let flavor = match lit.value().as_str() {
@@ -414,6 +491,31 @@ mod tests {
         assert_eq!(options.worker_threads.unwrap().value, 3);
         let options = parse(quote!(flavor = "current_thread")).unwrap();
         assert_eq!(options.flavor.unwrap().value, Flavor::CurrentThread);
+        let options = parse(quote!(cgroup, writable = "snapshots")).unwrap();
+        assert_eq!(kinds(&options), [Kind::Cgroup]);
+        assert_eq!(options.writable.unwrap().value, ["snapshots"]);
+        let options = parse(quote!(writable = ["a", "/var/cache/app"])).unwrap();
+        assert_eq!(options.writable.unwrap().value, ["a", "/var/cache/app"]);
+    }
+
+    #[test]
+    fn writable_takes_non_empty_distinct_strings() {
+        let takes = "`writable` takes a string literal or an array of them";
+        assert!(err(quote!(writable = 5)).starts_with(takes));
+        assert!(err(quote!(writable = snapshots)).starts_with(takes));
+        assert!(err(quote!(writable = ["a", 5])).starts_with(takes));
+        assert!(err(quote!(writable)).contains("`writable` needs a value"));
+        assert!(err(quote!(writable = "")).starts_with("`writable` paths cannot be empty"));
+        assert!(err(quote!(writable = ["a", ""])).starts_with("`writable` paths cannot be empty"));
+        assert!(err(quote!(writable = [])).starts_with("`writable` needs at least one path"));
+        assert_eq!(
+            err(quote!(writable = ["a", "a"])),
+            "`writable` path \"a\" is given twice"
+        );
+        assert_eq!(
+            err(quote!(writable = "a", writable = "b")),
+            "duplicate ns_test option `writable`"
+        );
     }
 
     #[test]
@@ -459,6 +561,7 @@ mod tests {
                 Some(("flavor", _)) => quote!(flavor = "multi_thread"),
                 Some(("worker_threads", _)) => quote!(worker_threads = 2),
                 Some(("hostname", _)) => quote!(hostname = "h"),
+                Some(("writable", _)) => quote!(writable = "w"),
                 Some((name, _)) => format!("{name} = \"1h\"").parse().unwrap(),
                 None => shown.parse().unwrap(),
             };

@@ -157,13 +157,22 @@ fn test_value(test: &TestFn, config: &Config, harness: Harness) -> TokenStream {
 /// The `nstest::__private::Plan` literal: the namespaces and settings of the sandbox.
 fn plan(config: &Config) -> TokenStream {
     let has = |kind| config.namespaces.has(kind);
-    let (net, mount, uts, ipc, pid) = (
+    let (net, mount, uts, ipc, pid, cgroup) = (
         has(Kind::Net),
         has(Kind::Mount),
         has(Kind::Uts),
         has(Kind::Ipc),
         has(Kind::Pid),
+        has(Kind::Cgroup),
     );
+    // Relative paths are the package root's, read where the test is compiled.
+    let writable = config.writable.iter().map(|path| {
+        if path.starts_with('/') {
+            quote!(#path)
+        } else {
+            quote!(::core::concat!(::core::env!("CARGO_MANIFEST_DIR"), "/", #path))
+        }
+    });
     let hostname = option(config.hostname.as_ref().map(|name| quote!(#name)));
     let time = option(config.time.map(|offsets| {
         let (monotonic, boottime) = (offsets.monotonic, offsets.boottime);
@@ -179,8 +188,14 @@ fn plan(config: &Config) -> TokenStream {
             uts: #uts,
             ipc: #ipc,
             pid: #pid,
+            cgroup: #cgroup,
             hostname: #hostname,
             time: #time,
+            writable: &[#(#writable),*],
+            manifest_dir: ::core::option_env!("CARGO_MANIFEST_DIR"),
+            // Cargo sets it when compiling integration tests and benches only, never when
+            // running them, so it is read here.
+            target_tmpdir: ::core::option_env!("CARGO_TARGET_TMPDIR"),
         }
     }
 }
@@ -273,7 +288,30 @@ mod tests {
             ),
         );
         assert!(
-            out.contains("pid : true , hostname : :: core :: option :: Option :: Some (\"box\")"),
+            out.contains(
+                "pid : true , cgroup : true , hostname : :: core :: option :: Option :: Some (\"box\")"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn writable_paths_are_absolute_or_joined_to_the_package_root() {
+        let out = expand(
+            quote!(net, writable = ["snapshots", "/var/cache/app"]),
+            quote!(
+                fn t() {}
+            ),
+        );
+        assert!(out.contains("net : true , mount : true"), "{out}");
+        assert!(
+            out.contains(
+                "writable : & [:: core :: concat ! (:: core :: env ! (\"CARGO_MANIFEST_DIR\") , \"/\" , \"snapshots\") , \"/var/cache/app\"]"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("target_tmpdir : :: core :: option_env ! (\"CARGO_TARGET_TMPDIR\")"),
             "{out}"
         );
     }

@@ -16,6 +16,8 @@ pub(crate) struct Config {
     pub(crate) hostname: Option<String>,
     pub(crate) time: Option<Offsets>,
     pub(crate) timeout_secs: Option<u64>,
+    /// `writable` paths as written, each once.
+    pub(crate) writable: Vec<String>,
     /// `Some` exactly when the function is an `async fn`.
     pub(crate) runtime: Option<Runtime>,
     pub(crate) ignore: bool,
@@ -23,16 +25,21 @@ pub(crate) struct Config {
 }
 
 /// The namespace kinds selected: the ones named, or all of them when none is named.
-/// (Settings such as `hostname` add their namespace in the harness, on top of these.)
+/// (Settings such as `hostname` add their namespace in the harness, on top of these;
+/// `writable` adds the mount namespace here, as its paths mean nothing without one.)
 #[derive(Debug)]
 pub(crate) struct Namespaces {
     named: Vec<Kind>,
+    /// A setting that needs a mount namespace was given.
+    needs_mount: bool,
 }
 
 impl Namespaces {
     /// Whether the test gets `kind`.
     pub(crate) fn has(&self, kind: Kind) -> bool {
-        self.named.is_empty() || self.named.contains(&kind)
+        self.named.is_empty()
+            || self.named.contains(&kind)
+            || (kind == Kind::Mount && self.needs_mount)
     }
 }
 
@@ -125,10 +132,12 @@ impl Options {
         let config = Config {
             namespaces: Namespaces {
                 named: self.kinds.iter().map(|given| given.value).collect(),
+                needs_mount: self.writable.is_some(),
             },
             hostname: self.hostname.map(|given| given.value),
             time,
             timeout_secs: self.timeout.map(|given| given.value),
+            writable: self.writable.map_or_else(Vec::new, |given| given.value),
             runtime,
             ignore: test.ignore.is_some(),
             should_panic: match &test.should_panic {
@@ -280,6 +289,19 @@ mod tests {
         )
         .unwrap();
         assert!(!config.namespaces.has(Kind::Net) && config.namespaces.has(Kind::User));
+        let config = build(
+            quote!(net, writable = "snapshots"),
+            quote!(
+                fn t() {}
+            ),
+        )
+        .unwrap();
+        let has: Vec<Kind> = Kind::ALL
+            .into_iter()
+            .filter(|&kind| config.namespaces.has(kind))
+            .collect();
+        assert_eq!(has, [Kind::Net, Kind::Mount], "writable adds mount");
+        assert_eq!(config.writable, ["snapshots"]);
     }
 
     #[test]

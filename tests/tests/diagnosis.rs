@@ -243,8 +243,8 @@ fn a_single_test_is_not_probed_for_and_carries_the_whole_diagnosis() {
     );
     assert_eq!(
         r.failure("returns_ok"),
-        "nstest: cannot build the test sandbox: clone(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWNET|\
-         CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWPID): No space left on device (ENOSPC)\n  \
+        "nstest: cannot build the test sandbox: clone(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID|\
+         CLONE_NEWCGROUP): No space left on device (ENOSPC)\n  \
          cause: user namespaces are disabled (user.max_user_namespaces = 0)\n  \
          fix:   sudo sysctl -w user.max_user_namespaces=15000"
     );

@@ -4,8 +4,14 @@ use nstest::ns_test;
 #[ns_test]
 fn bare() {}
 
-#[ns_test(net, mount, uts, ipc, pid)]
+#[ns_test(net, mount, uts, ipc, pid, cgroup)]
 fn every_kind() {}
+
+#[ns_test(writable = ".")]
+fn one_writable_path() {}
+
+#[ns_test(net, writable = [".", "/var/tmp"])]
+fn writable_paths() {}
 
 #[ns_test(hostname = "a-b.c", time = "-90s")]
 fn settings() {}

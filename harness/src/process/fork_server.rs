@@ -75,6 +75,7 @@ pub(crate) fn start() -> Result<(OwnedFd, OwnedFd, Pid)> {
     let runner = getpid();
     // Read here, while this is still the runner, so that no fork has to.
     coverage::prepare();
+    crate::sandbox::prepare();
     match sys::fork().map_err(|source| Error::Fork {
         what: "fork server",
         source,

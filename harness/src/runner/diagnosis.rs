@@ -141,11 +141,10 @@ pub(crate) fn diagnose(step: Step, errno: i32, facts: &HostFacts) -> Diagnosis {
             Step::WriteUidMap | Step::DenySetgroups | Step::WriteGidMap,
             Errno::EPERM | Errno::EACCES,
         )
-        | (Step::MakeMountsPrivate | Step::MountTmp, Errno::EPERM | Errno::EACCES)
-            if restricted =>
-        {
-            apparmor()
-        }
+        | (
+            Step::MakeMountsPrivate | Step::MountTmp | Step::MakeReadOnly | Step::BindHostPath,
+            Errno::EPERM | Errno::EACCES,
+        ) if restricted => apparmor(),
         (Step::WriteUidMap | Step::DenySetgroups | Step::WriteGidMap, _) => Diagnosis::new(
             "the kernel refused the user namespace's id map; a security module (AppArmor, \
              SELinux) is restricting user namespaces",
@@ -156,6 +155,29 @@ pub(crate) fn diagnose(step: Step, errno: i32, facts: &HostFacts) -> Diagnosis {
              containers), so the kernel refuses a fresh /proc in a user namespace",
             "run the container with `--security-opt systempaths=unconfined`, or drop \
              `pid` or `mount` from the tests that need no private /proc",
+        ),
+        (Step::MakeReadOnly, Errno::ENOSYS) => Diagnosis::new(
+            "this kernel has no mount_setattr(2), which makes the host's files read-only \
+             inside a `mount` test (it needs Linux 5.12+)",
+            "use Linux 5.12 or later, or drop `mount` from the tests (name the kinds they \
+             need, like `#[ns_test(net)]`)",
+        ),
+        (Step::OpenWritable, Errno::ENOENT | Errno::ENOTDIR) => Diagnosis::new(
+            "a path named in the test's `writable` does not exist on the host",
+            "create it before the tests run, or fix the path in `#[ns_test(writable = ...)]` \
+             (a relative path is relative to the package root)",
+        ),
+        (Step::OpenWritable, _) => Diagnosis::new(
+            "a path named in the test's `writable` cannot be reached by the user running \
+             the tests",
+            "give that user search permission on every directory above it, or choose a \
+             path it owns",
+        ),
+        (Step::MountCgroup, Errno::EPERM | Errno::EACCES) => Diagnosis::new(
+            "the kernel refused a fresh cgroup2 mount in the test's cgroup namespace (a \
+             container without a cgroup namespace of its own, or a security module)",
+            "run the container with `--cgroupns=private`, or name the kinds the tests \
+             need without `cgroup`",
         ),
         (Step::WriteTimeOffsets, Errno::ERANGE) => Diagnosis::new(
             "the clock offset puts CLOCK_MONOTONIC or CLOCK_BOOTTIME below zero (a \
@@ -270,6 +292,21 @@ mod tests {
             diagnose(Step::WriteTimeOffsets, libc::ERANGE, &user())
                 .cause
                 .contains("negative")
+        );
+        assert!(
+            diagnose(Step::MakeReadOnly, libc::ENOSYS, &user())
+                .fix
+                .contains("Linux 5.12")
+        );
+        assert!(
+            diagnose(Step::OpenWritable, libc::ENOENT, &user())
+                .cause
+                .contains("`writable`")
+        );
+        assert!(
+            diagnose(Step::MountCgroup, libc::EPERM, &user())
+                .fix
+                .contains("--cgroupns=private")
         );
     }
 

@@ -22,10 +22,14 @@ pub(crate) enum Kind {
     /// /proc has masked paths.
     ProcMount,
     Time,
+    Cgroup,
+    /// A fresh cgroup2 mount in a cgroup namespace (`cgroup` with `mount`), refused in
+    /// containers that share the host's cgroup namespace.
+    CgroupMount,
 }
 
 /// Every capability, in the order they are probed and reported.
-pub(crate) const KINDS: [Kind; 8] = [
+pub(crate) const KINDS: [Kind; 10] = [
     Kind::User,
     Kind::Mount,
     Kind::Net,
@@ -34,6 +38,8 @@ pub(crate) const KINDS: [Kind; 8] = [
     Kind::Pid,
     Kind::ProcMount,
     Kind::Time,
+    Kind::Cgroup,
+    Kind::CgroupMount,
 ];
 
 impl Kind {
@@ -48,6 +54,8 @@ impl Kind {
             Kind::Pid => "PID namespaces",
             Kind::ProcMount => "a fresh /proc in a PID namespace",
             Kind::Time => "time namespaces",
+            Kind::Cgroup => "cgroup namespaces",
+            Kind::CgroupMount => "a fresh cgroup2 mount in a cgroup namespace",
         }
     }
 
@@ -62,6 +70,8 @@ impl Kind {
             Kind::Pid => plan.pid,
             Kind::ProcMount => plan.pid && plan.mount,
             Kind::Time => plan.time.is_some(),
+            Kind::Cgroup => plan.cgroup,
+            Kind::CgroupMount => plan.cgroup && plan.mount,
         }
     }
 
@@ -88,6 +98,15 @@ impl Kind {
                     monotonic: 0,
                     boottime: 0,
                 }),
+                ..user
+            },
+            Kind::Cgroup => Plan {
+                cgroup: true,
+                ..user
+            },
+            Kind::CgroupMount => Plan {
+                cgroup: true,
+                mount: true,
                 ..user
             },
         }
@@ -233,6 +252,7 @@ mod tests {
                 .collect();
             let expected: &[Kind] = match kind {
                 Kind::ProcMount => &[Kind::Mount, Kind::Pid],
+                Kind::CgroupMount => &[Kind::Mount, Kind::Cgroup],
                 _ => &[],
             };
             assert_eq!(others, expected, "{kind:?}");

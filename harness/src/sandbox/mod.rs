@@ -12,6 +12,8 @@
 //! under an init, by being forked.
 
 #[cfg(target_os = "linux")]
+pub(crate) mod cgroup;
+#[cfg(target_os = "linux")]
 pub(crate) mod mount;
 #[cfg(target_os = "linux")]
 pub(crate) mod net;
@@ -39,16 +41,50 @@ use crate::error::{Error, Result};
 #[cfg(target_os = "linux")]
 const CLONE_NEWTIME: CloneFlags = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
 
-/// The `unshare(2)` flags for `plan`; a user namespace is always part of it.
+/// Reads, once in the runner before the fork server is forked, what the read-only view
+/// of the host needs (see `mount::HostPaths`), so that no sandbox process reads it.
+#[cfg(target_os = "linux")]
+pub(crate) fn prepare() {
+    mount::prepare();
+}
+
+/// The flags of the first `unshare(2)` of `plan` (or, with a PID namespace, of the
+/// slot's clone, see [`init_clone_flags`]); a user namespace is always part of it.
+///
+/// With a mount namespace the sandbox is two levels deep: this outer user namespace owns
+/// the mount namespace in which the host is made read-only (and the cgroup namespace,
+/// whose cgroup2 mount is made there too), and [`inner_flags`] then copies that mount
+/// namespace under a nested user namespace, which locks the read-only flags
+/// (mount_namespaces(7)). Everything the test administers itself (network, hostname,
+/// IPC, its own mounts) belongs to the inner one, since capabilities do not flow from a
+/// child user namespace to its parent (user_namespaces(7)).
 #[cfg(target_os = "linux")]
 pub(crate) fn clone_flags(plan: &Plan) -> CloneFlags {
-    let mut flags = CloneFlags::CLONE_NEWUSER;
+    if plan.mount {
+        let mut flags = CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS;
+        if plan.cgroup {
+            flags |= CloneFlags::CLONE_NEWCGROUP;
+        }
+        return flags;
+    }
+    CloneFlags::CLONE_NEWUSER | administered(plan)
+}
+
+/// The flags of the nested `unshare(2)` of a plan with a mount namespace.
+#[cfg(target_os = "linux")]
+fn inner_flags(plan: &Plan) -> CloneFlags {
+    CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS | administered(plan)
+}
+
+/// The namespaces the test administers, and time, which is set up before it runs.
+#[cfg(target_os = "linux")]
+fn administered(plan: &Plan) -> CloneFlags {
+    let mut flags = CloneFlags::empty();
     for (wanted, flag) in [
-        (plan.mount, CloneFlags::CLONE_NEWNS),
         (plan.net, CloneFlags::CLONE_NEWNET),
         (plan.uts(), CloneFlags::CLONE_NEWUTS),
         (plan.ipc, CloneFlags::CLONE_NEWIPC),
-        (plan.pid, CloneFlags::CLONE_NEWPID),
+        (plan.cgroup && !plan.mount, CloneFlags::CLONE_NEWCGROUP),
         (plan.time.is_some(), CLONE_NEWTIME),
     ] {
         if wanted {
@@ -68,6 +104,7 @@ pub(crate) fn flag_names(flags: CloneFlags) -> String {
         (CloneFlags::CLONE_NEWUTS, "CLONE_NEWUTS"),
         (CloneFlags::CLONE_NEWIPC, "CLONE_NEWIPC"),
         (CloneFlags::CLONE_NEWPID, "CLONE_NEWPID"),
+        (CloneFlags::CLONE_NEWCGROUP, "CLONE_NEWCGROUP"),
         (CLONE_NEWTIME, "CLONE_NEWTIME"),
     ]
     .into_iter()
@@ -77,11 +114,20 @@ pub(crate) fn flag_names(flags: CloneFlags) -> String {
     .join("|")
 }
 
-/// The flags the slot clones a PID namespace's init with: every namespace of `plan` but
-/// the time namespace, whose offsets init writes before the test enters it.
+/// The flags the slot clones a PID namespace's init with: [`clone_flags`] and the PID
+/// namespace, but not the time namespace, whose offsets init writes before the test
+/// enters it.
 #[cfg(target_os = "linux")]
 pub(crate) fn init_clone_flags(plan: &Plan) -> CloneFlags {
-    clone_flags(plan) - CLONE_NEWTIME
+    (clone_flags(plan) | CloneFlags::CLONE_NEWPID) - CLONE_NEWTIME
+}
+
+#[cfg(target_os = "linux")]
+fn unshare(flags: CloneFlags) -> Result<()> {
+    nix::sched::unshare(flags).map_err(|source| Error::Unshare {
+        flags: flag_names(flags),
+        source,
+    })
 }
 
 /// Moves the calling test process into the namespaces of `plan` and configures them, time
@@ -100,11 +146,12 @@ pub(crate) fn enter(plan: &Plan) -> Result<()> {
     // kernel reports the overflow id 65534 (user_namespaces(7), "Defining user and group ID
     // mappings").
     let (uid, gid) = (geteuid(), getegid());
-    let flags = clone_flags(plan);
-    nix::sched::unshare(flags).map_err(|source| Error::Unshare {
-        flags: flag_names(flags),
-        source,
-    })?;
+    unshare(clone_flags(plan))?;
+    if plan.mount {
+        user::write_identity_maps(uid, gid)?;
+        build_view(plan)?;
+        unshare(inner_flags(plan))?;
+    }
     user::write_id_maps(uid, gid)?;
     configure(plan)?;
     if let Some(offsets) = plan.time {
@@ -115,45 +162,56 @@ pub(crate) fn enter(plan: &Plan) -> Result<()> {
 }
 
 /// In a PID namespace's init, cloned into the namespaces of [`init_clone_flags`]: writes
-/// the id maps for `uid`/`gid` (the slot's, read before the clone), configures each kind,
-/// mounts a fresh `/proc` (with a mount namespace), and creates the time namespace, which
-/// the test enters when init forks it.
+/// the id maps for `uid`/`gid` (the slot's, read before the clone), builds the read-only
+/// view with a fresh `/proc` (with a mount namespace; a procfs can only be mounted by the
+/// user namespace that owns the PID namespace, the outer one) and nests the inner
+/// namespaces, configures each kind, and creates the time namespace, which the test
+/// enters when init forks it.
 ///
 /// # Errors
 ///
 /// The first failing call, by name, arguments and errno.
 #[cfg(target_os = "linux")]
 pub(crate) fn enter_as_init(plan: &Plan, uid: Uid, gid: Gid) -> Result<()> {
+    if plan.mount {
+        user::write_identity_maps(uid, gid)?;
+        build_view(plan)?;
+        pid::mount_fresh_proc()?;
+        unshare(inner_flags(plan) - CLONE_NEWTIME)?;
+    }
     user::write_id_maps(uid, gid)?;
     configure(plan)?;
-    if plan.mount {
-        pid::mount_fresh_proc()?;
-    }
     if let Some(offsets) = plan.time {
-        nix::sched::unshare(CLONE_NEWTIME).map_err(|source| Error::Unshare {
-            flags: flag_names(CLONE_NEWTIME),
-            source,
-        })?;
+        unshare(CLONE_NEWTIME)?;
         time::apply_time_offsets(offsets)?;
     }
     Ok(())
 }
 
-/// What every kind but user and time needs once the caller is in its namespaces: the
-/// mount namespace private with a fresh `/tmp`, `lo` up, the hostname.
+/// In the outer user namespace of a plan with a mount namespace: the read-only view of
+/// the host, and the cgroup2 mount, so that the inner copy locks both.
+#[cfg(target_os = "linux")]
+fn build_view(plan: &Plan) -> Result<()> {
+    mount::make_mounts_private()?;
+    mount::build_read_only_view(plan)?;
+    if plan.cgroup && std::path::Path::new("/sys/fs/cgroup").is_dir() {
+        cgroup::mount_fresh_cgroup(mount::host_paths().cgroup_delegated)?;
+    }
+    Ok(())
+}
+
+/// What the test's own namespaces need once the caller is in them: `lo` up, the
+/// hostname, and the working directory entered again in the new mounts.
 #[cfg(target_os = "linux")]
 fn configure(plan: &Plan) -> Result<()> {
-    if plan.mount {
-        mount::make_mounts_private()?;
-        let kept = mount::hold_under_tmp(crate::coverage::profile_dirs())?;
-        mount::mount_fresh_tmp()?;
-        mount::bind_back_under_tmp(kept)?;
-    }
     if plan.net {
         net::bring_loopback_up()?;
     }
     if let Some(name) = plan.hostname {
         uts::set_hostname(name)?;
+    }
+    if plan.mount {
+        mount::reenter_working_directory()?;
     }
     Ok(())
 }
@@ -169,8 +227,21 @@ mod tests {
         assert_eq!(flag_names(clone_flags(&user_only)), "CLONE_NEWUSER");
         let full = Plan::hermetic();
         assert_eq!(
-            flag_names(clone_flags(&full)),
-            "CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWNET|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWPID"
+            flag_names(init_clone_flags(&full)),
+            "CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWCGROUP"
+        );
+        assert_eq!(
+            flag_names(inner_flags(&full)),
+            "CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWNET|CLONE_NEWUTS|CLONE_NEWIPC"
+        );
+        let unmounted = Plan {
+            mount: false,
+            pid: false,
+            ..full
+        };
+        assert_eq!(
+            flag_names(clone_flags(&unmounted)),
+            "CLONE_NEWUSER|CLONE_NEWNET|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWCGROUP"
         );
         let named = Plan {
             hostname: Some("box"),

@@ -7,7 +7,8 @@
 pub struct Plan {
     /// A network namespace with only `lo`, up.
     pub net: bool,
-    /// A private mount namespace with a fresh tmpfs on `/tmp`.
+    /// A private mount namespace in which the host's whole tree is read-only (and locked
+    /// so), with fresh tmpfs on `/tmp`, `/var/tmp`, `/dev/shm` and `target_tmpdir`.
     pub mount: bool,
     /// A UTS namespace (also implied by `hostname`).
     pub uts: bool,
@@ -15,10 +16,22 @@ pub struct Plan {
     pub ipc: bool,
     /// A PID namespace, with a tiny init as PID 1 and the test as PID 2.
     pub pid: bool,
+    /// A cgroup namespace: `/proc/self/cgroup` reads `0::/`; with `mount`, a fresh cgroup2
+    /// mount on `/sys/fs/cgroup` shows the test's own subtree.
+    pub cgroup: bool,
     /// The hostname to set inside the UTS namespace.
     pub hostname: Option<&'static str>,
     /// Clock offsets; `Some` creates a time namespace.
     pub time: Option<TimeOffsets>,
+    /// `writable = ...`: absolute host paths bound read-write into the read-only view
+    /// (relative ones were joined to the package root by the macro).
+    pub writable: &'static [&'static str],
+    /// The package root (`CARGO_MANIFEST_DIR` of the test's crate), kept visible at its
+    /// host path when it lies under a fresh tmpfs such as `/tmp`.
+    pub manifest_dir: Option<&'static str>,
+    /// `CARGO_TARGET_TMPDIR` of the test's crate (integration tests only): with `mount`, a
+    /// fresh tmpfs there; its parent, the target directory, stays visible.
+    pub target_tmpdir: Option<&'static str>,
 }
 
 /// Offsets in seconds added to CLOCK_MONOTONIC and CLOCK_BOOTTIME inside the test.
@@ -39,12 +52,17 @@ impl Plan {
             uts: false,
             ipc: false,
             pid: false,
+            cgroup: false,
             hostname: None,
             time: None,
+            writable: &[],
+            manifest_dir: None,
+            target_tmpdir: None,
         }
     }
 
-    /// The full hermetic set that a bare `#[ns_test]` gets: user, mount, net, uts, ipc, pid.
+    /// The full hermetic set that a bare `#[ns_test]` gets: user, mount, net, uts, ipc, pid,
+    /// cgroup.
     pub const fn hermetic() -> Plan {
         Plan {
             net: true,
@@ -52,8 +70,12 @@ impl Plan {
             uts: true,
             ipc: true,
             pid: true,
+            cgroup: true,
             hostname: None,
             time: None,
+            writable: &[],
+            manifest_dir: None,
+            target_tmpdir: None,
         }
     }
 
@@ -71,11 +93,13 @@ impl Plan {
             uts: acc.uts || p.uts(),
             ipc: acc.ipc || p.ipc,
             pid: acc.pid || p.pid,
+            cgroup: acc.cgroup || p.cgroup,
             hostname: None,
             time: (acc.time.is_some() || p.time.is_some()).then_some(TimeOffsets {
                 monotonic: 0,
                 boottime: 0,
             }),
+            ..Plan::user_only()
         })
     }
 }
@@ -93,6 +117,8 @@ mod tests {
         };
         let b = Plan {
             pid: true,
+            cgroup: true,
+            writable: &["/x"],
             time: Some(TimeOffsets {
                 monotonic: 5,
                 boottime: 7,
@@ -100,8 +126,9 @@ mod tests {
             ..Plan::user_only()
         };
         let u = Plan::union([&a, &b]);
-        assert!(u.net && u.pid && u.uts && !u.mount && !u.ipc);
+        assert!(u.net && u.pid && u.uts && u.cgroup && !u.mount && !u.ipc);
         assert_eq!(u.hostname, None);
+        assert!(u.writable.is_empty(), "paths are settings, not needs");
         assert_eq!(
             u.time,
             Some(TimeOffsets {

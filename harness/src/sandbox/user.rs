@@ -31,6 +31,28 @@ pub(crate) fn write_id_maps(uid: Uid, gid: Gid) -> Result<()> {
     write_proc_file(Step::WriteGidMap, c"/proc/self/gid_map", &map(gid.as_raw()))
 }
 
+/// Maps `uid`/`gid` to themselves: the outer user namespace of a sandbox with a mount
+/// namespace (see `sandbox::enter`). Its processes keep the capabilities `unshare` gave
+/// them; the inner namespace, nested in it, then maps 0 to the same ids, so that inside
+/// `/proc/self/uid_map` reads `0 <your uid> 1`, as with one level.
+///
+/// # Errors
+///
+/// The write that failed, as for [`write_id_maps`].
+pub(crate) fn write_identity_maps(uid: Uid, gid: Gid) -> Result<()> {
+    let map = |id: u32| {
+        let id = i64::from(id);
+        ProcLine::new().int(id).text(" ").int(id).text(" 1\n")
+    };
+    write_proc_file(Step::WriteUidMap, c"/proc/self/uid_map", &map(uid.as_raw()))?;
+    write_proc_file(
+        Step::DenySetgroups,
+        c"/proc/self/setgroups",
+        &ProcLine::new().text("deny\n"),
+    )?;
+    write_proc_file(Step::WriteGidMap, c"/proc/self/gid_map", &map(gid.as_raw()))
+}
+
 /// One line for a /proc control file, built on the stack without `core::fmt`: this runs
 /// in a fresh fork, where each heap page written and each code page run for the first
 /// time (the formatting machinery's included) is a page fault.

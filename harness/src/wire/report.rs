@@ -37,6 +37,14 @@ pub enum Step {
     Fork = 11,
     /// Any other step (prctl, pipe, dup2, spawning the test thread).
     Other = 12,
+    /// Making the host's mounts read-only (`mount_setattr(2)`).
+    MakeReadOnly = 13,
+    /// Opening a `writable` path of the test.
+    OpenWritable = 14,
+    /// Binding a host path back into the read-only view.
+    BindHostPath = 15,
+    /// Mounting a fresh cgroup2 on `/sys/fs/cgroup`.
+    MountCgroup = 16,
 }
 
 impl Step {
@@ -55,6 +63,10 @@ impl Step {
             WriteTimeOffsets,
             Fork,
             Other,
+            MakeReadOnly,
+            OpenWritable,
+            BindHostPath,
+            MountCgroup,
         ]
         .into_iter()
         .find(|step| *step as u8 == byte)
@@ -299,6 +311,11 @@ mod tests {
             }
         }
         assert_eq!(Step::from_u8(Step::Other as u8), Some(Step::Other));
+        assert_eq!(
+            Step::from_u8(Step::MountCgroup as u8),
+            Some(Step::MountCgroup)
+        );
+        assert_eq!((1..=255u8).filter_map(Step::from_u8).count(), 16);
         assert_eq!(Step::from_u8(0), None);
     }
 

@@ -19,7 +19,20 @@ const WATCHDOG: Duration = Duration::from_secs(120);
 /// Runs `binary` with `args` and extra environment, with backtraces off so output is
 /// stable. Kills it (by the pid we started) if it outlives the watchdog.
 pub fn run(binary: &str, args: &[&str], envs: &[(&str, String)]) -> Run {
+    run_in(None, binary, args, envs)
+}
+
+/// [`run`], started in the working directory `dir` (this process's when `None`).
+pub fn run_in(
+    dir: Option<&std::path::Path>,
+    binary: &str,
+    args: &[&str],
+    envs: &[(&str, String)],
+) -> Run {
     let mut command = Command::new(binary);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
     command
         .args(args)
         .env("RUST_BACKTRACE", "0")
