@@ -6,15 +6,15 @@
 //! cannot be forked from it (see the `process` module). So the macro also emits, in the
 //! user's crate, a constructor (an `.init_array` entry, run by the dynamic loader before
 //! `main`, while the process is still single-threaded): the first of them to run calls
-//! [`start`], which forks the fork server there, once. Each test's `#[test]` wrapper then
-//! calls [`run`], which sends the test to a slot exactly as `nstest::main!()`'s runner does,
+//! `start`, which forks the fork server there, once. Each test's `#[test]` wrapper then
+//! calls `run`, which sends the test to a slot exactly as `nstest::main!()`'s runner does,
 //! collects its result and output, and hands them to libtest:
 //!
 //! - the output (fds 1 and 2 of the test and of everything it started) is printed with
 //!   `print!`, which libtest captures per test and shows for a failure (or live with
 //!   `--nocapture`, when the test writes straight to the terminal);
 //! - a panic is resumed in the wrapper with the test's own message
-//!   ([`std::panic::resume_unwind`], which skips the panic hook, so the message is not
+//!   (`std::panic::resume_unwind`, which skips the panic hook, so the message is not
 //!   printed twice), so libtest's `#[should_panic(expected = ...)]` check sees it;
 //! - any other failure (a crash, a timeout, a sandbox the host refused) panics with
 //!   nstest's one-line cause, except in a `#[should_panic]` test, where the wrapper returns
