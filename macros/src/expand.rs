@@ -167,10 +167,18 @@ fn plan(config: &Config) -> TokenStream {
     );
     // Relative paths are the package root's, read where the test is compiled.
     let writable = config.writable.iter().map(|path| {
-        if path.starts_with('/') {
-            quote!(#path)
-        } else {
-            quote!(::core::concat!(::core::env!("CARGO_MANIFEST_DIR"), "/", #path))
+        let absolute = path.starts_with('/');
+        let path = without_dot_segments(path);
+        match (absolute, path.as_str()) {
+            (true, path) => {
+                let path = format!("/{path}");
+                quote!(#path)
+            }
+            // `writable = "."`: the package root itself.
+            (false, "") => quote!(::core::env!("CARGO_MANIFEST_DIR")),
+            (false, path) => {
+                quote!(::core::concat!(::core::env!("CARGO_MANIFEST_DIR"), "/", #path))
+            }
         }
     });
     let hostname = option(config.hostname.as_ref().map(|name| quote!(#name)));
@@ -198,6 +206,16 @@ fn plan(config: &Config) -> TokenStream {
             target_tmpdir: ::core::option_env!("CARGO_TARGET_TMPDIR"),
         }
     }
+}
+
+/// `path` without `.` segments, empty segments and a trailing `/`, and without its leading
+/// `/`: the sandbox binds a path at the path itself, and a mount point spelled `dir/.`
+/// cannot be created.
+fn without_dot_segments(path: &str) -> String {
+    path.split('/')
+        .filter(|segment| !segment.is_empty() && *segment != ".")
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The body of the wrapper: calls the function (on a runtime, if async) and turns its
@@ -290,6 +308,22 @@ mod tests {
         assert!(
             out.contains(
                 "pid : true , cgroup : true , hostname : :: core :: option :: Option :: Some (\"box\")"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn writable_paths_lose_their_dot_segments() {
+        let out = expand(
+            quote!(writable = [".", "./snapshots/", "/var//tmp/."]),
+            quote!(
+                fn t() {}
+            ),
+        );
+        assert!(
+            out.contains(
+                "writable : & [:: core :: env ! (\"CARGO_MANIFEST_DIR\") , :: core :: concat ! (:: core :: env ! (\"CARGO_MANIFEST_DIR\") , \"/\" , \"snapshots\") , \"/var/tmp\"]"
             ),
             "{out}"
         );
