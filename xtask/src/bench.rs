@@ -55,6 +55,17 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
             );
         }
     }
+    // The kernel's cost of the read-only view (issue 12): the full set's floor without it.
+    let without_view_ms = median(reps, || {
+        let out = run_capture(Command::new(&floor).args(["full_without_view", "1000", "1"]))?;
+        out.trim()
+            .parse::<f64>()
+            .map_err(|e| format!("floor printed {out:?}: {e}"))
+    })?;
+    note(
+        "floor, full set without the read-only view, 1 worker: ms per sandbox".into(),
+        fmt(without_view_ms),
+    );
     let mut baseline = BTreeMap::new();
     for &t in &threads {
         let wall = median(reps, || {
@@ -189,6 +200,10 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
             vs_floor("full_time", t),
         ),
         ("nstest / floor, full set, 1 thread", vs_floor("full", 1)),
+        (
+            "floor with / without the read-only view, full set, 1 worker (the kernel's cost)",
+            floor_ms[&("full", 1)] / without_view_ms,
+        ),
         ("nstest / floor, full set, N threads", vs_floor("full", t)),
         (
             "libtest's harness / nstest::main!(), net, 1 thread (target <= 1.5)",

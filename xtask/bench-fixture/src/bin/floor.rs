@@ -27,6 +27,10 @@ struct Mode {
     net: bool,
     full: bool,
     time: bool,
+    /// With `full`: the host read-only (locked by a nested user namespace) and private
+    /// scratch, as nstest builds it; without, the full set as before that view existed
+    /// (one unshare, `/` private, a tmpfs on /tmp): the kernel's cost of the view.
+    view: bool,
 }
 
 fn exit(code: i32) -> ! {
@@ -112,6 +116,32 @@ fn sandbox(mode: Mode, uid: Uid, gid: Gid) {
         // This process is the test.
         exit(0)
     }
+    if !mode.view {
+        unshare(
+            CloneFlags::CLONE_NEWUSER
+                | CloneFlags::CLONE_NEWNS
+                | CloneFlags::CLONE_NEWNET
+                | CloneFlags::CLONE_NEWUTS
+                | CloneFlags::CLONE_NEWIPC
+                | CloneFlags::CLONE_NEWPID,
+        )
+        .expect("unshare");
+        write_maps("0", uid, gid);
+        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>).unwrap();
+        tmpfs("/tmp");
+        lo_up();
+        match fork_child() {
+            ForkResult::Child => {
+                mount(Some("proc"), "/proc", Some("proc"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, None::<&str>)
+                    .unwrap();
+                exit(0)
+            }
+            ForkResult::Parent { child } => {
+                waitpid(child, None).unwrap();
+                exit(0)
+            }
+        }
+    }
     unshare(
         CloneFlags::CLONE_NEWUSER
             | CloneFlags::CLONE_NEWNS
@@ -162,11 +192,12 @@ fn sandbox(mode: Mode, uid: Uid, gid: Gid) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = match args.get(1).map(String::as_str) {
-        Some("user") => Mode { net: false, full: false, time: false },
-        Some("net") => Mode { net: true, full: false, time: false },
-        Some("full") => Mode { net: true, full: true, time: false },
-        Some("full_time") => Mode { net: true, full: true, time: true },
-        _ => panic!("usage: floor user|net|full|full_time N WORKERS"),
+        Some("user") => Mode { net: false, full: false, time: false, view: false },
+        Some("net") => Mode { net: true, full: false, time: false, view: false },
+        Some("full") => Mode { net: true, full: true, time: false, view: true },
+        Some("full_time") => Mode { net: true, full: true, time: true, view: true },
+        Some("full_without_view") => Mode { net: true, full: true, time: false, view: false },
+        _ => panic!("usage: floor user|net|full|full_time|full_without_view N WORKERS"),
     };
     let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1000);
     let workers: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
