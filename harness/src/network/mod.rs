@@ -58,6 +58,8 @@ const IFLA_IFNAME: u16 = libc::IFLA_IFNAME;
 const IFLA_LINKINFO: u16 = libc::IFLA_LINKINFO;
 const IFLA_INFO_KIND: u16 = libc::IFLA_INFO_KIND;
 const IFLA_INFO_DATA: u16 = libc::IFLA_INFO_DATA;
+const IFLA_NUM_TX_QUEUES: u16 = libc::IFLA_NUM_TX_QUEUES;
+const IFLA_NUM_RX_QUEUES: u16 = libc::IFLA_NUM_RX_QUEUES;
 const VETH_INFO_PEER: u16 = 1;
 const IFLA_BR_MCAST_SNOOPING: u16 = 23;
 const IFA_ADDRESS: u16 = libc::IFA_ADDRESS;
@@ -541,20 +543,12 @@ fn add_host(
     let (netns, mut rtnl) = new_namespace()?;
     let port = PORT_BASE + index as i32;
     let port_name = format!("p{index}");
-    let netlink_error = |call: String, needs| {
-        move |source| Error::Netlink {
-            call,
-            needs,
-            source,
-        }
-    };
 
-    rtnl.request(Message::new(
+    let lo_up = Message::new(
         netlink::RTM_NEWLINK,
         0,
         &netlink::ifinfomsg(1, IFF_UP, IFF_UP),
-    ))
-    .map_err(netlink_error("RTM_NEWLINK lo up".into(), None))?;
+    );
 
     let mut veth = Message::new(
         netlink::RTM_NEWLINK,
@@ -562,9 +556,13 @@ fn add_host(
         &netlink::ifinfomsg(ETH0_INDEX, IFF_UP, IFF_UP),
     );
     // One segment per packet: a relay reads frames from a packet socket and sends them on
-    // as they are, and a 64 KiB TSO frame would not fit the next interface's MTU.
+    // as they are, and a 64 KiB TSO frame would not fit the next interface's MTU. One
+    // queue each way at both ends: a veth gets one per possible CPU by default, each a
+    // directory of sysfs files to create and remove, and nothing here uses more than one.
     veth.attr_str(IFLA_IFNAME, "eth0")
         .attr_u32(libc::IFLA_GSO_MAX_SEGS, 1)
+        .attr_u32(IFLA_NUM_TX_QUEUES, 1)
+        .attr_u32(IFLA_NUM_RX_QUEUES, 1)
         .nest(IFLA_LINKINFO, |m| {
             m.attr_str(IFLA_INFO_KIND, "veth")
                 .nest(IFLA_INFO_DATA, |m| {
@@ -573,25 +571,12 @@ fn add_host(
                         // ENOTCONN (`veth_open`); enslaving it below brings it up.
                         m.raw(&netlink::ifinfomsg(port, 0, 0))
                             .attr_str(IFLA_IFNAME, &port_name)
+                            .attr_u32(IFLA_NUM_TX_QUEUES, 1)
+                            .attr_u32(IFLA_NUM_RX_QUEUES, 1)
                             .attr_u32(libc::IFLA_NET_NS_FD, switch.as_raw_fd() as u32);
                     });
                 });
         });
-    rtnl.request(veth).map_err(netlink_error(
-        format!("RTM_NEWLINK veth eth0 (peer {port_name} in the switch)"),
-        Some("veth pairs (CONFIG_VETH, module `veth`)"),
-    ))?;
-
-    let mut enslave = Message::new(
-        netlink::RTM_NEWLINK,
-        0,
-        &netlink::ifinfomsg(port, IFF_UP, IFF_UP),
-    );
-    enslave.attr_u32(libc::IFLA_MASTER, BRIDGE_INDEX as u32);
-    state.rtnl.request(enslave).map_err(netlink_error(
-        format!("RTM_NEWLINK {port_name} master br0 up"),
-        None,
-    ))?;
 
     let mut v4 = Message::new(
         netlink::RTM_NEWADDR,
@@ -602,10 +587,6 @@ fn add_host(
     v4.attr(IFA_LOCAL, &ipv4.octets())
         .attr(IFA_ADDRESS, &ipv4.octets())
         .attr(IFA_BROADCAST, &broadcast.octets());
-    rtnl.request(v4).map_err(netlink_error(
-        format!("RTM_NEWADDR {ipv4}/24 dev eth0"),
-        None,
-    ))?;
 
     let nodad = libc::IFA_F_NODAD;
     let mut v6 = Message::new(
@@ -615,11 +596,78 @@ fn add_host(
     );
     v6.attr(IFA_ADDRESS, &ipv6.octets())
         .attr_u32(IFA_FLAGS, nodad);
-    rtnl.request(v6).map_err(netlink_error(
-        format!("RTM_NEWADDR {ipv6}/64 dev eth0 nodad"),
-        Some("IPv6 (CONFIG_IPV6)"),
-    ))?;
+
+    // Everything in the host's namespace in one batch; the addresses may be added before
+    // the switch's end is up.
+    send_all(
+        &mut rtnl,
+        vec![
+            Step::new(lo_up, "RTM_NEWLINK lo up".into(), None),
+            Step::new(
+                veth,
+                format!("RTM_NEWLINK veth eth0 (peer {port_name} in the switch)"),
+                Some("veth pairs (CONFIG_VETH, module `veth`)"),
+            ),
+            Step::new(v4, format!("RTM_NEWADDR {ipv4}/24 dev eth0"), None),
+            Step::new(
+                v6,
+                format!("RTM_NEWADDR {ipv6}/64 dev eth0 nodad"),
+                Some("IPv6 (CONFIG_IPV6)"),
+            ),
+        ],
+    )?;
+
+    let mut enslave = Message::new(
+        netlink::RTM_NEWLINK,
+        0,
+        &netlink::ifinfomsg(port, IFF_UP, IFF_UP),
+    );
+    enslave.attr_u32(libc::IFLA_MASTER, BRIDGE_INDEX as u32);
+    send_all(
+        &mut state.rtnl,
+        vec![Step::new(
+            enslave,
+            format!("RTM_NEWLINK {port_name} master br0 up"),
+            None,
+        )],
+    )?;
     Ok(netns)
+}
+
+/// One request of a batch, with what to call it and what it needs when it is refused.
+struct Step {
+    message: Message,
+    call: String,
+    needs: Option<&'static str>,
+}
+
+impl Step {
+    fn new(message: Message, call: String, needs: Option<&'static str>) -> Step {
+        Step {
+            message,
+            call,
+            needs,
+        }
+    }
+}
+
+/// Sends `steps` as one batch; the first one refused is the error (those after it may
+/// have failed only because of it).
+fn send_all(rtnl: &mut Rtnl, steps: Vec<Step>) -> Result<(), Error> {
+    let mut names = Vec::with_capacity(steps.len());
+    let mut messages = Vec::with_capacity(steps.len());
+    for step in steps {
+        names.push((step.call, step.needs));
+        messages.push(step.message);
+    }
+    rtnl.batch(messages).map_err(|(index, source)| {
+        let (call, needs) = names.swap_remove(index);
+        Error::Netlink {
+            call,
+            needs,
+            source,
+        }
+    })
 }
 
 /// A new network namespace, made by a short-lived thread (unshare(2) with `CLONE_NEWNET`
