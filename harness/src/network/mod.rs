@@ -7,6 +7,8 @@
 //! - the switch: a network namespace of its own holding a bridge `br0` (created there: a
 //!   bridge cannot move between namespaces), multicast snooping off so neighbour
 //!   discovery always floods;
+//! - every namespace: made by one thread per network, one ahead of demand (see
+//!   `namespace`);
 //! - each host: a network namespace with `lo` up and `eth0`, one end of a veth pair whose
 //!   other end `p<N>` is created straight in the switch's namespace and enslaved to the
 //!   bridge; its addresses are added with `IFA_F_NODAD`, so IPv6 is usable at once;
@@ -24,6 +26,7 @@
 mod error;
 mod filter;
 mod hosts_file;
+mod namespace;
 mod netlink;
 mod relay;
 
@@ -41,6 +44,7 @@ use std::time::Duration;
 use nix::sched::CloneFlags;
 
 use error::Error;
+use namespace::Factory;
 use netlink::{Message, Rtnl};
 use relay::{Relay, Route};
 
@@ -153,6 +157,8 @@ struct Lan {
 struct State {
     /// rtnetlink socket of the switch's namespace.
     rtnl: Rtnl,
+    /// Where the hosts' namespaces come from.
+    factory: Factory,
     hosts: Vec<Member>,
     ports: Vec<Port>,
     faults: BTreeMap<u64, Rule>,
@@ -197,7 +203,10 @@ impl Network {
             );
         }
         let doing = "building the switch of a Network";
-        let (switch, mut rtnl) = new_namespace().unwrap_or_else(|e| panic!("{}", e.explain(doing)));
+        let mut factory = Factory::start().unwrap_or_else(|e| panic!("{}", e.explain(doing)));
+        let (switch, mut rtnl) = factory
+            .take()
+            .unwrap_or_else(|e| panic!("{}", e.explain(doing)));
         let mut bridge = Message::new(
             netlink::RTM_NEWLINK,
             netlink::NLM_F_CREATE | netlink::NLM_F_EXCL,
@@ -225,6 +234,7 @@ impl Network {
                 switch: Arc::new(switch),
                 state: Mutex::new(State {
                     rtnl,
+                    factory,
                     hosts: Vec::new(),
                     ports: Vec::new(),
                     faults: BTreeMap::new(),
@@ -531,8 +541,9 @@ fn drop_filter(ifindex: i32, program: &filter::Program) -> Message {
     m
 }
 
-/// Creates host number `index`: its namespace, `lo` up, the veth pair into the switch,
-/// the port enslaved to the bridge, and both addresses. Returns the namespace.
+/// Creates host number `index`: its namespace (with `lo` up), the veth pair into the
+/// switch and both addresses in one batch, then the port enslaved to the bridge. Returns
+/// the namespace.
 fn add_host(
     state: &mut State,
     switch: &OwnedFd,
@@ -540,15 +551,9 @@ fn add_host(
     ipv4: Ipv4Addr,
     ipv6: Ipv6Addr,
 ) -> Result<OwnedFd, Error> {
-    let (netns, mut rtnl) = new_namespace()?;
+    let (netns, mut rtnl) = state.factory.take()?;
     let port = PORT_BASE + index as i32;
     let port_name = format!("p{index}");
-
-    let lo_up = Message::new(
-        netlink::RTM_NEWLINK,
-        0,
-        &netlink::ifinfomsg(1, IFF_UP, IFF_UP),
-    );
 
     let mut veth = Message::new(
         netlink::RTM_NEWLINK,
@@ -602,7 +607,6 @@ fn add_host(
     send_all(
         &mut rtnl,
         vec![
-            Step::new(lo_up, "RTM_NEWLINK lo up".into(), None),
             Step::new(
                 veth,
                 format!("RTM_NEWLINK veth eth0 (peer {port_name} in the switch)"),
@@ -668,38 +672,6 @@ fn send_all(rtnl: &mut Rtnl, steps: Vec<Step>) -> Result<(), Error> {
             source,
         }
     })
-}
-
-/// A new network namespace, made by a short-lived thread (unshare(2) with `CLONE_NEWNET`
-/// moves only the calling thread), kept as a descriptor, with an rtnetlink socket in it.
-fn new_namespace() -> Result<(OwnedFd, Rtnl), Error> {
-    let sys = |call: &'static str| {
-        move |source| Error::Sys {
-            call: call.into(),
-            source,
-        }
-    };
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("nstest-netns".into())
-        .spawn(move || {
-            let r = (|| {
-                nix::sched::unshare(CloneFlags::CLONE_NEWNET)
-                    .map_err(sys("unshare(CLONE_NEWNET)"))?;
-                let file = std::fs::File::open("/proc/thread-self/ns/net")
-                    .map_err(|e| sys("open(\"/proc/thread-self/ns/net\")")(io_errno(&e)))?;
-                let rtnl =
-                    Rtnl::open().map_err(sys("socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE)"))?;
-                Ok((OwnedFd::from(file), rtnl))
-            })();
-            let _ = tx.send(r);
-        })
-        .map_err(|source| Error::Thread { source })?;
-    rx.recv().unwrap()
-}
-
-fn io_errno(e: &std::io::Error) -> nix::errno::Errno {
-    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 impl Host {
