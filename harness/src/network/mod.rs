@@ -28,6 +28,7 @@ mod filter;
 mod hosts_file;
 mod namespace;
 mod netlink;
+mod qdisc;
 mod relay;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -177,12 +178,19 @@ struct Port {
     clsact: bool,
     /// Destinations (host numbers) whose packets from this port are dropped.
     dropping: Option<BTreeSet<usize>>,
+    /// Whether the htb root of shapes made in the kernel is on this port's egress.
+    htb: bool,
+    /// Sources (host numbers) whose packets to this port its classifier sends to a class,
+    /// with the class's minor number.
+    classifying: Option<BTreeMap<usize, u16>>,
 }
 
-/// One fault: directions (from, to) dropped, and directions relayed.
+/// One fault: directions (from, to) dropped, directions relayed, and directions shaped in
+/// the kernel, each with the minor number of its class on `to`'s port (see `qdisc`).
 struct Rule {
     drops: Vec<(usize, usize)>,
     relays: Vec<((usize, usize), Relay)>,
+    classes: Vec<((usize, usize), u16)>,
 }
 
 impl Network {
@@ -410,6 +418,23 @@ impl Network {
         doing: &str,
     ) -> Fault {
         let mut state = self.lan.lock();
+        // In the kernel where it can be (see `qdisc`): a rate alone always, the rest where
+        // the kernel has netem; through relays otherwise.
+        let in_kernel = shape
+            .is_some_and(|shape| !qdisc::needs_netem(&shape) || qdisc::has_netem(&mut state.rtnl));
+        let mut classes = Vec::new();
+        if let (true, Some(shape)) = (in_kernel, shape) {
+            for (x, y) in relayed {
+                match state.add_class(y, &shape) {
+                    Ok(minor) => classes.push(((x, y), minor)),
+                    Err(e) => {
+                        let _ = state.remove_classes(&classes);
+                        panic!("{}", e.explain(doing));
+                    }
+                }
+            }
+            return self.add_rule(state, drops, Vec::new(), classes, doing);
+        }
         let mut relays = Vec::new();
         for (x, y) in relayed {
             let route = Route {
@@ -421,14 +446,33 @@ impl Network {
                 .unwrap_or_else(|e| panic!("{}", e.explain(doing)));
             relays.push(((x, y), relay));
         }
+        self.add_rule(state, drops, relays, classes, doing)
+    }
+
+    /// Puts a fault in force: its drops, relays and classes are ready; the classifiers
+    /// are brought in line with it.
+    fn add_rule(
+        &self,
+        mut state: MutexGuard<'_, State>,
+        drops: Vec<(usize, usize)>,
+        relays: Vec<((usize, usize), Relay)>,
+        classes: Vec<((usize, usize), u16)>,
+        doing: &str,
+    ) -> Fault {
         let id = state.next_fault;
         state.next_fault += 1;
-        let rule = Rule { drops, relays };
-        let ports = rule.sources();
+        let rule = Rule {
+            drops,
+            relays,
+            classes,
+        };
+        let ports = rule.ports();
         state.faults.insert(id, rule);
         if let Err(e) = state.apply(&ports) {
-            state.faults.remove(&id);
-            let _ = state.apply(&ports);
+            if let Some(rule) = state.faults.remove(&id) {
+                let _ = state.apply(&ports);
+                let _ = state.remove_classes(&rule.classes);
+            }
             panic!("{}", e.explain(doing));
         }
         Fault {
@@ -445,11 +489,13 @@ impl Lan {
 }
 
 impl Rule {
-    /// The ports (host numbers) whose classifier this rule touches.
-    fn sources(&self) -> BTreeSet<usize> {
+    /// The ports (host numbers) whose classifiers this rule touches: the sources of its
+    /// drops and relays (ingress), the destinations of its classes (egress).
+    fn ports(&self) -> BTreeSet<usize> {
         let drops = self.drops.iter().map(|(x, _)| *x);
         drops
             .chain(self.relays.iter().map(|((x, _), _)| *x))
+            .chain(self.classes.iter().map(|((_, y), _)| *y))
             .collect()
     }
 }
@@ -482,7 +528,12 @@ impl State {
                         .map(|((_, y), _)| *y),
                 );
             }
-            if self.ports[port].dropping.as_ref() == Some(&dsts) {
+            self.classify(port)?;
+            let unchanged = match &self.ports[port].dropping {
+                Some(now) => *now == dsts,
+                None => dsts.is_empty(),
+            };
+            if unchanged {
                 continue;
             }
             let ifindex = PORT_BASE + port as i32;
@@ -518,6 +569,109 @@ impl State {
             self.ports[port].dropping = Some(dsts);
         }
         Ok(())
+    }
+
+    /// Brings the classifier on the egress of `port` in line with the classes of the
+    /// faults in force: packets to that host from each source shaped in the kernel go to
+    /// that source's class (the newest fault's, where two shape one direction).
+    fn classify(&mut self, port: usize) -> Result<(), Error> {
+        let mut sources = BTreeMap::new();
+        for rule in self.faults.values() {
+            for ((x, y), minor) in &rule.classes {
+                if *y == port {
+                    sources.insert(*x, *minor);
+                }
+            }
+        }
+        let unchanged = match &self.ports[port].classifying {
+            Some(now) => *now == sources,
+            None => sources.is_empty(),
+        };
+        if unchanged {
+            return Ok(());
+        }
+        let verdicts: Vec<((Ipv4Addr, Ipv6Addr), u32)> = sources
+            .iter()
+            .map(|(&x, &minor)| {
+                let host = &self.hosts[x];
+                ((host.ipv4, host.ipv6), qdisc::HTB_HANDLE | u32::from(minor))
+            })
+            .collect();
+        let to = (self.hosts[port].ipv4, self.hosts[port].ipv6);
+        let program = filter::packets_from_to(&verdicts, to, 0);
+        self.rtnl
+            .request(qdisc::classifier(PORT_BASE + port as i32, &program))
+            .map_err(|source| Error::Netlink {
+                call: format!("RTM_NEWTFILTER bpf, htb 1: on p{port}"),
+                needs: Some("the bpf classifier (CONFIG_NET_CLS_BPF, module `cls_bpf`)"),
+                source,
+            })?;
+        self.ports[port].classifying = Some(sources);
+        Ok(())
+    }
+
+    /// Adds a class with `shape` (and netem under it where the shape needs it) to the
+    /// htb on `port`'s egress, adding the htb first if the port has none. Returns its
+    /// minor number; no packet goes to it until a classifier says so.
+    fn add_class(&mut self, port: usize, shape: &Shape) -> Result<u16, Error> {
+        let ifindex = PORT_BASE + port as i32;
+        if !self.ports[port].htb {
+            self.rtnl
+                .request(qdisc::htb_root(ifindex))
+                .map_err(|source| Error::Netlink {
+                    call: format!("RTM_NEWQDISC htb 1: root dev p{port}"),
+                    needs: Some("the htb qdisc (CONFIG_NET_SCH_HTB, module `sch_htb`)"),
+                    source,
+                })?;
+            self.ports[port].htb = true;
+        }
+        let used: BTreeSet<u16> = self
+            .faults
+            .values()
+            .flat_map(|r| r.classes.iter())
+            .filter(|((_, y), _)| *y == port)
+            .map(|(_, minor)| *minor)
+            .collect();
+        // 1: is the htb itself; a class's netem takes its minor as its major.
+        let minor = (2..=u16::MAX)
+            .find(|m| !used.contains(m))
+            .expect("fewer than 65,534 shapes on one port at once");
+        let rate = match shape.rate_kbit {
+            Some(kbit) => format!("rate {kbit}kbit"),
+            None => "no rate".into(),
+        };
+        let mut steps = vec![Step::new(
+            qdisc::htb_class(ifindex, minor, shape.rate_kbit),
+            format!("RTM_NEWTCLASS htb 1:{minor:x} {rate} dev p{port}"),
+            None,
+        )];
+        if qdisc::needs_netem(shape) {
+            steps.push(Step::new(
+                qdisc::netem_leaf(ifindex, minor, shape),
+                format!("RTM_NEWQDISC netem {minor:x}: parent 1:{minor:x} dev p{port}"),
+                Some("netem (CONFIG_NET_SCH_NETEM, module `sch_netem`)"),
+            ));
+        }
+        if let Err(e) = send_all(&mut self.rtnl, steps) {
+            let _ = self.rtnl.request(qdisc::delete_class(ifindex, minor));
+            return Err(e);
+        }
+        Ok(minor)
+    }
+
+    /// Removes classes no classifier sends packets to any more (with what is under them).
+    fn remove_classes(&mut self, classes: &[((usize, usize), u16)]) -> Result<(), Error> {
+        let steps = classes
+            .iter()
+            .map(|((_, y), minor)| {
+                Step::new(
+                    qdisc::delete_class(PORT_BASE + *y as i32, *minor),
+                    format!("RTM_DELTCLASS htb 1:{minor:x} dev p{y}"),
+                    None,
+                )
+            })
+            .collect();
+        send_all(&mut self.rtnl, steps)
     }
 }
 
@@ -822,10 +976,11 @@ impl Fault {
             return Ok(());
         };
         // Stop dropping before the relays stop, so nothing is lost in between (a few
-        // frames may arrive twice).
-        let result = state.apply(&rule.sources());
+        // frames may arrive twice); stop classifying before the classes go.
+        let applied = state.apply(&rule.ports());
+        let removed = state.remove_classes(&rule.classes);
         drop(rule);
-        result
+        applied.and(removed)
     }
 }
 

@@ -17,6 +17,9 @@ use nix::sys::socket::{
 pub(super) const RTM_NEWLINK: u16 = 16;
 pub(super) const RTM_NEWADDR: u16 = 20;
 pub(super) const RTM_NEWQDISC: u16 = 36;
+pub(super) const RTM_DELQDISC: u16 = 37;
+pub(super) const RTM_NEWTCLASS: u16 = 40;
+pub(super) const RTM_DELTCLASS: u16 = 41;
 pub(super) const RTM_NEWTFILTER: u16 = 44;
 
 const NLM_F_REQUEST: u16 = 0x1;
@@ -91,6 +94,18 @@ impl Message {
     pub(super) fn raw(&mut self, bytes: &[u8]) -> &mut Message {
         self.put(bytes);
         self
+    }
+
+    /// The message as built so far (length and sequence number not yet filled in).
+    #[cfg(test)]
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// The message as it would be sent first.
+    #[cfg(test)]
+    pub(super) fn into_bytes(self) -> Vec<u8> {
+        self.finish(1)
     }
 
     fn finish(mut self, seq: u32) -> Vec<u8> {
