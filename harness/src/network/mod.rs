@@ -789,6 +789,27 @@ fn add_host(
             None,
         )],
     )?;
+
+    // Bringing the port up gave `eth0` its carrier, but a device that was up before its
+    // carrier came sends nothing (its qdisc is `noop`, which drops) until the kernel's
+    // link watcher gets to it, and that runs at most once a second: a host's first ARP
+    // request was lost, and its first packet a second late, in about 1 in 30 networks
+    // (and more under load). Grafting a root qdisc activates the device at once;
+    // `noqueue` is what a veth has by default anyway.
+    let mut activate = Message::new(
+        netlink::RTM_NEWQDISC,
+        netlink::NLM_F_CREATE | netlink::NLM_F_REPLACE,
+        &netlink::tcmsg(ETH0_INDEX, 0, qdisc::TC_H_ROOT, 0),
+    );
+    activate.attr_str(TCA_KIND, "noqueue");
+    send_all(
+        &mut rtnl,
+        vec![Step::new(
+            activate,
+            "RTM_NEWQDISC noqueue root dev eth0".into(),
+            None,
+        )],
+    )?;
     Ok(netns)
 }
 

@@ -24,7 +24,7 @@ use std::time::Duration;
 use super::Shape;
 use super::netlink::{self, Message, Rtnl};
 
-const TC_H_ROOT: u32 = 0xffff_ffff;
+pub(super) const TC_H_ROOT: u32 = 0xffff_ffff;
 /// The htb root qdisc's handle, `1:`.
 pub(super) const HTB_HANDLE: u32 = 0x0001_0000;
 
