@@ -570,7 +570,9 @@ fn markdown(rows: &[(String, String)], ratios: &[(&str, f64)], reps: usize) -> S
          own run of no test). Each run starts on a quiet machine (at most 10% CPU busy for \
          200 ms), after the kernel has torn down the previous run's namespaces; a run during \
          which the hypervisor stole more than 3% of the CPU was repeated (up to 5 times, \
-         keeping the least stolen): {} run(s) this time.\n\n| measurement | value |\n|---|---|\n",
+         keeping the least stolen): {} run(s) this time. Network rows: every build of 10 hosts \
+         in every run is a sample; a round trip is the median of 2,000 in one run, both ends \
+         on one CPU.\n\n| measurement | value |\n|---|---|\n",
         machine(),
         REPEATED.load(std::sync::atomic::Ordering::Relaxed)
     );

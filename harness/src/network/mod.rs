@@ -17,9 +17,11 @@
 //!   by destination. Dropping on the switch's ingress is what a cut cable looks like: the
 //!   sender's `sendto` succeeds and nothing arrives (a drop in the sender's own OUTPUT
 //!   chain would fail its `sendto` with EPERM);
-//! - shapes: without netem (this project's CI kernel has none), a relay thread per
-//!   direction (see `relay`) that takes the packets the switch drops and sends them on,
-//!   late, at a rate, or not at all.
+//! - shapes: in the kernel where it can (see `qdisc`): an `htb` class per shaped direction
+//!   on the receiver's switch port, with `netem` under it for a delay, jitter or loss;
+//!   where the kernel has no netem (this project's CI kernel), those shapes use a relay
+//!   thread per direction (see `relay`) that takes the packets the switch drops and sends
+//!   them on, late, at a rate, or not at all.
 //!
 //! All configuration goes through rtnetlink (`netlink`); no `ip` or `tc` is ever run.
 
@@ -361,7 +363,9 @@ impl Network {
     }
 
     /// Shapes the link between `a` and `b`: in each direction, every packet gets the
-    /// delay, jitter, loss and rate of `shape`. Other pairs are untouched.
+    /// delay, jitter, loss and rate of `shape`. Other pairs are untouched. Made in the
+    /// kernel (htb, and netem where the kernel has it), or else by a relay thread per
+    /// direction; either way it behaves the same.
     ///
     /// # Panics
     ///
