@@ -636,10 +636,15 @@ impl State {
             .filter(|((_, y), _)| *y == port)
             .map(|(_, minor)| *minor)
             .collect();
-        // 1: is the htb itself; a class's netem takes its minor as its major.
-        let minor = (2..=u16::MAX)
+        // 1: is the htb itself; a class's netem takes its minor as its major, which must
+        // stay clear of the majors tc reserves (ffff: is the port's clsact).
+        let minor = (2..0xfff0)
             .find(|m| !used.contains(m))
-            .expect("fewer than 65,534 shapes on one port at once");
+            .ok_or(Error::Netlink {
+                call: format!("RTM_NEWTCLASS htb dev p{port}: 65,518 shapes at once"),
+                needs: None,
+                source: nix::errno::Errno::ENOSPC,
+            })?;
         let rate = match shape.rate_kbit {
             Some(kbit) => format!("rate {kbit}kbit"),
             None => "no rate".into(),
@@ -806,14 +811,9 @@ fn add_host(
         &netlink::tcmsg(ETH0_INDEX, 0, qdisc::TC_H_ROOT, 0),
     );
     activate.attr_str(TCA_KIND, "noqueue");
-    send_all(
-        &mut rtnl,
-        vec![Step::new(
-            activate,
-            "RTM_NEWQDISC noqueue root dev eth0".into(),
-            None,
-        )],
-    )?;
+    // A kernel that refuses it (one too old to attach `noqueue`) activates the device
+    // anyway, only later: the host works, its first packet may be late.
+    let _ = rtnl.request(activate);
     Ok(netns)
 }
 
