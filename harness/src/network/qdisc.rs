@@ -261,6 +261,17 @@ mod tests {
                 (TCA_NETEM_JITTER64, 2_500_000i64.to_ne_bytes().to_vec()),
             ]
         );
+        // The same struct, byte for byte, as tc(8) of iproute2 6.1 sends for `tc qdisc add
+        // dev lo parent 1:7 handle 7: netem delay 50ms 2.5ms loss 25% limit 1000` (read
+        // with strace on x86-64; tc sends the 64-bit times only when ticks overflow).
+        #[cfg(target_endian = "little")]
+        assert_eq!(
+            opts[..24],
+            [
+                0xc2, 0xeb, 0x0b, 0x00, 0xe8, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40, 0x00, 0x00,
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x96, 0x98, 0x00, 0x00
+            ]
+        );
         let certain = netem_leaf(102, 7, &Shape { loss: 1.0, ..shape });
         assert_eq!(word(&attrs(&body(certain))[1].1, 8), u32::MAX);
     }
