@@ -3,8 +3,10 @@
 //! Builds `xtask/bench-fixture` (release) and measures, as medians over repeated runs:
 //! the floor (raw system calls, no harness), nstest per mode and thread count, the anchors
 //! (libtest in-process, nextest, rusty-fork), flatness (a runner holding 1 GiB), port
-//! contention (serial_test against nstest) and the runner's peak memory for 10,000 tests.
+//! contention (serial_test against nstest), the runner's peak memory for 10,000 tests, and
+//! `nstest::Network` (building 10 hosts, a TCP round trip between hosts against loopback).
 //! Prints a table with ratios and writes it to `target/bench/bench.md`.
+//! `NSTEST_BENCH_ONLY=network` measures only the network rows.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +39,11 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
         println!("  {name:<48} {value}");
         rows.push((name, value));
     };
+    if std::env::var("NSTEST_BENCH_ONLY").is_ok_and(|only| only == "network") {
+        println!("measuring the network rows only, {reps} runs each...");
+        let ratios = network_rows(exe("network")?, reps, &mut note)?;
+        return report(&target, &rows, &ratios, reps);
+    }
 
     println!("measuring, median of {reps} runs each (N = {N} trivial tests)...");
     let mut floor_ms = BTreeMap::new();
@@ -180,9 +187,11 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
         fmt(rss_kib as f64 / 1024.0),
     );
 
+    let network_ratios = network_rows(exe("network")?, reps, &mut note)?;
+
     let full = nstest_ms[&("full", 1)];
     let vs_floor = |mode: &'static str, t: usize| nstest_ms[&(mode, t)] / floor_ms[&(mode, t)];
-    let ratios = [
+    let mut ratios = vec![
         (
             "nstest / floor, net, 1 thread (target <= 1.3)",
             vs_floor("net", 1),
@@ -250,6 +259,17 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
             floor_ms[&("full", 1)] / floor_ms[&("full", t)],
         ),
     ];
+    ratios.extend(network_ratios);
+    report(&target, &rows, &ratios, reps)
+}
+
+/// Prints the ratios, then writes the rows and the ratios to `target/bench/bench.md`.
+fn report(
+    target: &Path,
+    rows: &[(String, String)],
+    ratios: &[(&str, f64)],
+    reps: usize,
+) -> Result<(), String> {
     println!("\nratios:");
     for (name, value) in ratios {
         println!("  {name:<52} {value:.2}");
@@ -258,12 +278,103 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
         "\nruns repeated because the hypervisor stole CPU time: {}",
         REPEATED.load(std::sync::atomic::Ordering::Relaxed)
     );
-    let report = markdown(&rows, &ratios, reps);
-    std::fs::create_dir_all(&target).map_err(|e| e.to_string())?;
+    let report = markdown(rows, ratios, reps);
+    std::fs::create_dir_all(target).map_err(|e| e.to_string())?;
     let path = target.join("bench.md");
     std::fs::write(&path, report).map_err(|e| format!("{}: {e}", path.display()))?;
     println!("\nwritten to {}", path.display());
     Ok(())
+}
+
+/// The rows of `nstest::Network`, from the `network` test target, whose tests time
+/// themselves and print `nstest-bench <name> <value>` lines; each test is a run of its own,
+/// on a quiet machine, on one thread. Returns the ratio rows.
+///
+/// - Building a network of 10 hosts: every build of every run is one sample (each run
+///   builds several, keeping them all, so no build overlaps the teardown of another).
+/// - A TCP round trip of one byte between two hosts, and on loopback within one host: the
+///   median of each run's median.
+fn network_rows(
+    exe: &Path,
+    reps: usize,
+    note: &mut impl FnMut(String, String),
+) -> Result<Vec<(&'static str, f64)>, String> {
+    let run = |test: &str| -> Result<Vec<(String, f64)>, String> {
+        let out = run_capture(Command::new(exe).args([
+            test,
+            "--exact",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ]))?;
+        let values = bench_lines(&out)?;
+        if values.is_empty() {
+            return Err(format!("{test} printed no measurement:\n{out}"));
+        }
+        Ok(values)
+    };
+    let named = |values: &[(String, f64)], name: &str| -> Result<Vec<f64>, String> {
+        let found: Vec<f64> = values
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+            .collect();
+        if found.is_empty() {
+            return Err(format!("no {name} in {values:?}"));
+        }
+        Ok(found)
+    };
+    let mut builds = Vec::new();
+    for _ in 0..reps.max(1) {
+        builds.extend(named(&run("build_10_hosts")?, "build_10_hosts_ms")?);
+    }
+    let build_ms = median_of(&mut builds);
+    let (mut between, mut loopback) = (Vec::new(), Vec::new());
+    for _ in 0..reps.max(1) {
+        let values = run("tcp_round_trip")?;
+        between.push(median_of(&mut named(&values, "tcp_rtt_hosts_us")?));
+        loopback.push(median_of(&mut named(&values, "tcp_rtt_loopback_us")?));
+    }
+    let (between_us, loopback_us) = (median_of(&mut between), median_of(&mut loopback));
+    note(
+        format!(
+            "Network: build 10 hosts, median of {} builds: ms",
+            builds.len()
+        ),
+        fmt(build_ms),
+    );
+    note(
+        "Network: TCP round trip between two hosts: us".into(),
+        fmt(between_us),
+    );
+    note(
+        "Network: TCP round trip, loopback in one host: us".into(),
+        fmt(loopback_us),
+    );
+    Ok(vec![
+        ("Network of 10 hosts built: ms (target < 20)", build_ms),
+        (
+            "TCP round trip, between hosts / loopback in one host",
+            between_us / loopback_us,
+        ),
+    ])
+}
+
+/// The `nstest-bench <name> <value>` lines of a run's output.
+fn bench_lines(out: &str) -> Result<Vec<(String, f64)>, String> {
+    let mut values = Vec::new();
+    for line in out.lines() {
+        // libtest prints `test NAME ... ` before the test's own first line.
+        let Some((_, rest)) = line.split_once("nstest-bench ") else {
+            continue;
+        };
+        let mut words = rest.split_whitespace();
+        match (words.next(), words.next().map(str::parse::<f64>)) {
+            (Some(name), Some(Ok(value))) => values.push((name.to_owned(), value)),
+            _ => return Err(format!("unreadable measurement {line:?}")),
+        }
+    }
+    Ok(values)
 }
 
 /// (wall time of `filter`'s tests - wall time of a run selecting no test) / N, one thread.
@@ -298,8 +409,13 @@ fn median(reps: usize, mut measure: impl FnMut() -> Result<f64, String>) -> Resu
     let mut values = (0..reps.max(1))
         .map(|_| measure())
         .collect::<Result<Vec<f64>, String>>()?;
+    Ok(median_of(&mut values))
+}
+
+/// The median of measurements already made.
+fn median_of(values: &mut [f64]) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
-    Ok(values[values.len() / 2])
+    values[values.len() / 2]
 }
 
 /// The machine's CPU time so far, from the first line of /proc/stat (proc(5)), in ticks.
@@ -501,7 +617,9 @@ fn markdown(rows: &[(String, String)], ratios: &[(&str, f64)], reps: usize) -> S
          own run of no test). Each run starts on a quiet machine (at most 10% CPU busy for \
          200 ms), after the kernel has torn down the previous run's namespaces; a run during \
          which the hypervisor stole more than 3% of the CPU was repeated (up to 5 times, \
-         keeping the least stolen): {} run(s) this time.\n\n| measurement | value |\n|---|---|\n",
+         keeping the least stolen): {} run(s) this time. Network rows: every build of 10 hosts \
+         in every run is a sample; a round trip is the median of 2,000 in one run, both ends \
+         on one CPU.\n\n| measurement | value |\n|---|---|\n",
         machine(),
         REPEATED.load(std::sync::atomic::Ordering::Relaxed)
     );
@@ -513,4 +631,25 @@ fn markdown(rows: &[(String, String)], ratios: &[(&str, f64)], reps: usize) -> S
         out.push_str(&format!("| {name} | {value:.2} |\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measurements_are_read_from_test_output_and_a_bad_one_is_an_error() {
+        let out = "running 1 test\ntest build_10_hosts ... nstest-bench build_10_hosts_ms 13.080\n\
+                   nstest-bench build_10_hosts_ms 12.5\nok\n";
+        assert_eq!(
+            bench_lines(out).unwrap(),
+            [
+                ("build_10_hosts_ms".to_owned(), 13.08),
+                ("build_10_hosts_ms".to_owned(), 12.5)
+            ]
+        );
+        assert_eq!(bench_lines("test result: ok.\n").unwrap(), []);
+        assert!(bench_lines("nstest-bench x ms\n").is_err());
+        assert!(bench_lines("nstest-bench x\n").is_err());
+    }
 }

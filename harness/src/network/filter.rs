@@ -105,6 +105,69 @@ pub(super) fn packets_to(
     p
 }
 
+/// Returns, for an IPv4/IPv6 packet (not neighbour discovery) to `to` from one of
+/// `sources`, that source's verdict, and `miss` for every other frame. On a switch port's
+/// egress it picks each shaped link's packets out of all those going to `to`, as a `bpf`
+/// classifier returning class ids. Where a source is listed twice, the first wins.
+pub(super) fn packets_from_to(
+    sources: &[((Ipv4Addr, Ipv6Addr), u32)],
+    to: (Ipv4Addr, Ipv6Addr),
+    miss: u32,
+) -> Program {
+    let mut p = Vec::new();
+    p.push(insn(LD_H_ABS, 0, 0, 12)); // EtherType
+    p.push(insn(JEQ, 0, 1, 0x0800));
+    let to_v4 = p.len();
+    p.push(insn(JA, 0, 0, 0));
+    p.push(insn(JEQ, 0, 1, 0x86dd));
+    let to_v6 = p.len();
+    p.push(insn(JA, 0, 0, 0));
+    p.push(insn(RET, 0, 0, miss));
+
+    p[to_v4].k = (p.len() - to_v4 - 1) as u32;
+    p.push(insn(LD_W_ABS, 0, 0, 14 + 16)); // IPv4 destination
+    p.push(insn(JEQ, 1, 0, u32::from(to.0)));
+    p.push(insn(RET, 0, 0, miss));
+    p.push(insn(LD_W_ABS, 0, 0, 14 + 12)); // IPv4 source
+    for ((v4, _), verdict) in sources {
+        p.push(insn(JEQ, 0, 1, u32::from(*v4)));
+        p.push(insn(RET, 0, 0, *verdict));
+    }
+    p.push(insn(RET, 0, 0, miss));
+
+    p[to_v6].k = (p.len() - to_v6 - 1) as u32;
+    p.push(insn(LD_B_ABS, 0, 0, 14 + 6)); // next header
+    p.push(insn(JEQ, 0, 4, 58)); // not ICMPv6: to the addresses
+    p.push(insn(LD_B_ABS, 0, 0, 14 + 40)); // ICMPv6 type
+    p.push(insn(JGE, 0, 2, 133));
+    p.push(insn(JGT, 1, 0, 137));
+    p.push(insn(RET, 0, 0, miss)); // neighbour discovery passes
+    for (i, word) in v6_words(to.1).iter().enumerate() {
+        // The destination (offset 38 of the frame), word by word: any mismatch is a miss.
+        p.push(insn(LD_W_ABS, 0, 0, 14 + 24 + 4 * i as u32));
+        p.push(insn(JEQ, 1, 0, *word));
+        p.push(insn(RET, 0, 0, miss));
+    }
+    for ((_, v6), verdict) in sources {
+        // The source (offset 22), as `packets_to` compares destinations.
+        for (i, word) in v6_words(*v6).iter().enumerate() {
+            let left = (3 - i) as u8;
+            p.push(insn(LD_W_ABS, 0, 0, 14 + 8 + 4 * i as u32));
+            p.push(insn(JEQ, 0, 2 * left + 1, *word));
+        }
+        p.push(insn(RET, 0, 0, *verdict));
+    }
+    p.push(insn(RET, 0, 0, miss));
+    p
+}
+
+fn v6_words(address: Ipv6Addr) -> [u32; 4] {
+    let o = address.octets();
+    std::array::from_fn(|i| {
+        u32::from_be_bytes([o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3]])
+    })
+}
+
 /// The program as the bytes of `TCA_BPF_OPS`: the `struct sock_filter` array.
 pub(super) fn to_bytes(program: &Program) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(program.len() * 8);
@@ -165,17 +228,27 @@ mod tests {
     }
 
     fn v4_frame(dst: Ipv4Addr) -> Vec<u8> {
+        v4_packet(Ipv4Addr::UNSPECIFIED, dst)
+    }
+
+    fn v4_packet(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
         let mut f = vec![0u8; 14 + 20 + 8];
         f[12..14].copy_from_slice(&[0x08, 0x00]);
         f[14] = 0x45;
+        f[26..30].copy_from_slice(&src.octets());
         f[30..34].copy_from_slice(&dst.octets());
         f
     }
 
     fn v6_frame(dst: Ipv6Addr, next: u8, icmp_type: u8) -> Vec<u8> {
+        v6_packet(Ipv6Addr::UNSPECIFIED, dst, next, icmp_type)
+    }
+
+    fn v6_packet(src: Ipv6Addr, dst: Ipv6Addr, next: u8, icmp_type: u8) -> Vec<u8> {
         let mut f = vec![0u8; 14 + 40 + 8];
         f[12..14].copy_from_slice(&[0x86, 0xdd]);
         f[20] = next;
+        f[22..38].copy_from_slice(&src.octets());
         f[38..54].copy_from_slice(&dst.octets());
         f[54] = icmp_type;
         f
@@ -224,5 +297,34 @@ mod tests {
         let outgoing = u32::from(libc::PACKET_OUTGOING);
         assert_eq!(run(&p, &v4_frame(host(2).0), 0), TAKE.hit);
         assert_eq!(run(&p, &v4_frame(host(2).0), outgoing), 0);
+    }
+
+    #[test]
+    fn a_shaped_link_is_picked_by_source_and_destination_with_each_its_verdict() {
+        let (a, b, c, d) = (host(1), host(2), host(3), host(4));
+        let p = packets_from_to(&[(a, 0x1_0002), (c, 0x1_0003)], b, 0);
+        assert_eq!(run(&p, &v4_packet(a.0, b.0), 0), 0x1_0002);
+        assert_eq!(run(&p, &v4_packet(c.0, b.0), 0), 0x1_0003);
+        assert_eq!(run(&p, &v6_packet(a.1, b.1, 6, 0), 0), 0x1_0002);
+        assert_eq!(run(&p, &v6_packet(c.1, b.1, 58, 128), 0), 0x1_0003, "echo");
+        // Another source, another destination, or neighbour discovery: not classified.
+        assert_eq!(run(&p, &v4_packet(d.0, b.0), 0), 0);
+        assert_eq!(run(&p, &v4_packet(a.0, d.0), 0), 0);
+        assert_eq!(run(&p, &v6_packet(d.1, b.1, 17, 0), 0), 0);
+        assert_eq!(run(&p, &v6_packet(a.1, d.1, 17, 0), 0), 0);
+        for nd in 133..=137 {
+            assert_eq!(run(&p, &v6_packet(a.1, b.1, 58, nd), 0), 0, "type {nd}");
+        }
+        // Addresses that differ from a listed one only in their last word.
+        let near_src = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 1, 1);
+        let near_dst = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 1, 2);
+        assert_eq!(run(&p, &v6_packet(near_src, b.1, 17, 0), 0), 0);
+        assert_eq!(run(&p, &v6_packet(a.1, near_dst, 17, 0), 0), 0);
+        let mut arp = v4_packet(a.0, b.0);
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(run(&p, &arp, 0), 0);
+        assert_eq!(run(&packets_from_to(&[], b, 0), &v4_packet(a.0, b.0), 0), 0);
+        let first = packets_from_to(&[(a, 7), (a, 8)], b, 0);
+        assert_eq!(run(&first, &v4_packet(a.0, b.0), 0), 7);
     }
 }

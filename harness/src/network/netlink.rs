@@ -17,10 +17,14 @@ use nix::sys::socket::{
 pub(super) const RTM_NEWLINK: u16 = 16;
 pub(super) const RTM_NEWADDR: u16 = 20;
 pub(super) const RTM_NEWQDISC: u16 = 36;
+pub(super) const RTM_DELQDISC: u16 = 37;
+pub(super) const RTM_NEWTCLASS: u16 = 40;
+pub(super) const RTM_DELTCLASS: u16 = 41;
 pub(super) const RTM_NEWTFILTER: u16 = 44;
 
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
+pub(super) const NLM_F_REPLACE: u16 = 0x100;
 pub(super) const NLM_F_EXCL: u16 = 0x200;
 pub(super) const NLM_F_CREATE: u16 = 0x400;
 const NLMSG_ERROR: u16 = 2;
@@ -93,6 +97,18 @@ impl Message {
         self
     }
 
+    /// The message as built so far (length and sequence number not yet filled in).
+    #[cfg(test)]
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// The message as it would be sent first.
+    #[cfg(test)]
+    pub(super) fn into_bytes(self) -> Vec<u8> {
+        self.finish(1)
+    }
+
     fn finish(mut self, seq: u32) -> Vec<u8> {
         let len = u32::try_from(self.buf.len()).expect("netlink message under 4 GiB");
         self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
@@ -162,35 +178,100 @@ impl Rtnl {
     ///
     /// The errno the kernel answered with (`NLMSG_ERROR`), or that of sendto/recv.
     pub(super) fn request(&mut self, message: Message) -> Result<(), Errno> {
-        self.seq = self.seq.wrapping_add(1);
-        let bytes = message.finish(self.seq);
-        sendto(
+        self.batch(vec![message]).map_err(|(_, errno)| errno)
+    }
+
+    /// Sends `messages` in one sendmsg and waits for all their acknowledgements at once:
+    /// the kernel handles them in order, each as if sent alone, and goes on after one
+    /// fails (so a later one may fail only because an earlier one did).
+    ///
+    /// # Errors
+    ///
+    /// The index of the first message the kernel refused, with its errno; or, for
+    /// sendto/recv or a malformed answer, the index of the first message not known to
+    /// have succeeded.
+    pub(super) fn batch(&mut self, messages: Vec<Message>) -> Result<(), (usize, Errno)> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let first = self.seq.wrapping_add(1);
+        let mut bytes = Vec::new();
+        for message in messages {
+            self.seq = self.seq.wrapping_add(1);
+            bytes.extend_from_slice(&message.finish(self.seq));
+        }
+        let mut answers = Acks::new(first, self.seq);
+        let sent = sendto(
             self.fd.as_raw_fd(),
             &bytes,
             &NetlinkAddr::new(0, 0),
             MsgFlags::empty(),
-        )?;
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            let n = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty())?;
-            let mut at = 0;
-            while at + NLMSG_HDRLEN <= n {
-                let word = |i: usize| u32::from_ne_bytes(buf[i..i + 4].try_into().unwrap());
-                let len = word(at) as usize;
-                let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
-                let seq = word(at + 8);
-                if len < NLMSG_HDRLEN || at + len > n {
-                    return Err(Errno::EBADMSG);
-                }
-                if kind == NLMSG_ERROR && seq == self.seq && len >= NLMSG_HDRLEN + 4 {
-                    let code = i32::from_ne_bytes(buf[at + 16..at + 20].try_into().unwrap());
-                    return match code {
-                        0 => Ok(()),
-                        _ => Err(Errno::from_raw(-code)),
-                    };
-                }
-                at += (len + 3) & !3;
+        );
+        if let Err(errno) = sent {
+            return Err((0, errno));
+        }
+        let mut buf = vec![0u8; 32 * 1024];
+        while !answers.complete() {
+            let n = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty())
+                .map_err(|errno| (answers.first_unanswered(), errno))?;
+            answers
+                .read(&buf[..n])
+                .map_err(|errno| (answers.first_unanswered(), errno))?;
+        }
+        answers.result()
+    }
+}
+
+/// The acknowledgements of one batch, sequence numbers `first..=last`, as they arrive.
+#[derive(Debug)]
+struct Acks {
+    first: u32,
+    codes: Vec<Option<i32>>,
+}
+
+impl Acks {
+    fn new(first: u32, last: u32) -> Acks {
+        let count = last.wrapping_sub(first) as usize + 1;
+        Acks {
+            first,
+            codes: vec![None; count],
+        }
+    }
+
+    /// Takes the `NLMSG_ERROR` answers (acknowledgements are errors with code 0) to this
+    /// batch from one datagram; anything else (notifications, answers to earlier
+    /// requests) is skipped.
+    fn read(&mut self, datagram: &[u8]) -> Result<(), Errno> {
+        let word = |i: usize| u32::from_ne_bytes(datagram[i..i + 4].try_into().unwrap());
+        let mut at = 0;
+        while at + NLMSG_HDRLEN <= datagram.len() {
+            let len = word(at) as usize;
+            let kind = u16::from_ne_bytes([datagram[at + 4], datagram[at + 5]]);
+            if len < NLMSG_HDRLEN || at + len > datagram.len() {
+                return Err(Errno::EBADMSG);
             }
+            let index = word(at + 8).wrapping_sub(self.first) as usize;
+            if kind == NLMSG_ERROR && index < self.codes.len() && len >= NLMSG_HDRLEN + 4 {
+                let code = i32::from_ne_bytes(datagram[at + 16..at + 20].try_into().unwrap());
+                self.codes[index] = Some(code);
+            }
+            at += (len + 3) & !3;
+        }
+        Ok(())
+    }
+
+    fn complete(&self) -> bool {
+        self.codes.iter().all(Option::is_some)
+    }
+
+    fn first_unanswered(&self) -> usize {
+        self.codes.iter().position(Option::is_none).unwrap_or(0)
+    }
+
+    fn result(&self) -> Result<(), (usize, Errno)> {
+        match self.codes.iter().position(|c| *c != Some(0)) {
+            None => Ok(()),
+            Some(i) => Err((i, Errno::from_raw(-self.codes[i].unwrap_or(-libc::EIO)))),
         }
     }
 }
@@ -218,5 +299,39 @@ mod tests {
         // IFLA_LINKINFO: 4 + IFLA_INFO_KIND (4 + "bridge\0" = 11, padded 12) = 16.
         assert_eq!(&bytes[40..44], &[16, 0, 18, 0]);
         assert_eq!(&bytes[44..46], &[11, 0]);
+    }
+
+    /// An `NLMSG_ERROR` answer to `seq` with `code` (0: an acknowledgement).
+    fn answer(seq: u32, code: i32) -> Vec<u8> {
+        let mut a = vec![0u8; NLMSG_HDRLEN + 4 + NLMSG_HDRLEN];
+        let len = a.len() as u32;
+        a[0..4].copy_from_slice(&len.to_ne_bytes());
+        a[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        a[8..12].copy_from_slice(&seq.to_ne_bytes());
+        a[16..20].copy_from_slice(&code.to_ne_bytes());
+        a
+    }
+
+    #[test]
+    fn a_batch_is_answered_once_every_message_is_and_names_the_first_refused() {
+        let mut acks = Acks::new(u32::MAX, 2); // wraps: u32::MAX, 0, 1, 2
+        let mut datagram = answer(1, -libc::ENODEV);
+        datagram.extend(answer(u32::MAX, 0));
+        datagram.extend(answer(7, -libc::EEXIST)); // another batch's: ignored
+        acks.read(&datagram).unwrap();
+        assert!(!acks.complete());
+        assert_eq!(acks.first_unanswered(), 1);
+        acks.read(&[answer(0, -libc::EEXIST), answer(2, 0)].concat())
+            .unwrap();
+        assert!(acks.complete());
+        assert_eq!(acks.result(), Err((1, Errno::EEXIST)));
+
+        let mut fine = Acks::new(5, 6);
+        fine.read(&[answer(6, 0), answer(5, 0)].concat()).unwrap();
+        assert_eq!(fine.result(), Ok(()));
+
+        let mut short = answer(5, 0);
+        short[0..4].copy_from_slice(&1000u32.to_ne_bytes());
+        assert_eq!(Acks::new(5, 5).read(&short), Err(Errno::EBADMSG));
     }
 }
