@@ -24,7 +24,6 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::prctl;
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, getpid, getppid};
 
@@ -52,26 +51,8 @@ pub(crate) fn start() -> Result<(OwnedFd, OwnedFd, Pid)> {
     if let Some(threads) = sys::thread_count().filter(|&n| n != 1) {
         return Err(Error::Multithreaded { threads });
     }
-    let (runner_end, server_end) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(|source| Error::Sys {
-        call: "socketpair(AF_UNIX, SOCK_SEQPACKET)",
-        source,
-    })?;
-    let (first_slot_runner_end, first_slot) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(|source| Error::Sys {
-        call: "socketpair(AF_UNIX, SOCK_SEQPACKET)",
-        source,
-    })?;
+    let (runner_end, server_end) = request::socket_pair()?;
+    let (first_slot_runner_end, first_slot) = request::socket_pair()?;
     let runner = getpid();
     // Read here, while this is still the runner, so that no fork has to.
     coverage::prepare();

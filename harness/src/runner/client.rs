@@ -10,8 +10,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 
 use nix::errno::Errno;
-use nix::sys::socket::socketpair;
-use nix::sys::socket::{AddressFamily, MsgFlags, Shutdown, SockFlag, SockType, recv, shutdown};
+use nix::sys::socket::{MsgFlags, Shutdown, recv, shutdown};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
@@ -116,7 +115,7 @@ impl ForkServer {
         if let (Some(socket), None) = (first, replacing) {
             return hello(socket);
         }
-        let (socket, slot_end) = slot_socket()?;
+        let (socket, slot_end) = request::socket_pair()?;
         let request = Request::StartSlot {
             replacing: replacing.map(|pid| pid.as_raw().unsigned_abs()),
         };
@@ -162,17 +161,6 @@ impl Lease<'_> {
             .push(slot);
         Ok(())
     }
-}
-
-/// A socket pair for a slot: the runner's end, and the slot's.
-fn slot_socket() -> Result<(OwnedFd, OwnedFd)> {
-    socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(|source| sys_error("socketpair(AF_UNIX, SOCK_SEQPACKET)", source))
 }
 
 /// Waits for a slot's hello on `socket`: its pid, sent once it runs.

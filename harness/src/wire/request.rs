@@ -16,7 +16,10 @@
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
+    sendmsg, socketpair,
+};
 
 use super::ProtocolError;
 use crate::sys;
@@ -125,6 +128,25 @@ impl Request {
         }
         Ok(request)
     }
+}
+
+/// A connected pair of `SOCK_SEQPACKET` sockets (close-on-exec), the kind every request
+/// travels on: the runner's end and the fork server's, or a runner thread's and a slot's.
+///
+/// # Errors
+///
+/// `socketpair(2)`'s errno.
+pub(crate) fn socket_pair() -> crate::error::Result<(OwnedFd, OwnedFd)> {
+    socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|source| crate::error::Error::Sys {
+        call: "socketpair(AF_UNIX, SOCK_SEQPACKET)",
+        source,
+    })
 }
 
 /// Sends `request` with `fds` attached, retrying on EINTR.

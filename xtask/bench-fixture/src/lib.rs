@@ -29,13 +29,7 @@ pub fn net_sandbox() {
             write(b"/proc/self/uid_map\0", uid_map.as_bytes());
             write(b"/proc/self/setgroups\0", b"deny\n");
             write(b"/proc/self/gid_map\0", gid_map.as_bytes());
-            let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-            let mut req: libc::ifreq = std::mem::zeroed();
-            req.ifr_name[0] = b'l' as libc::c_char;
-            req.ifr_name[1] = b'o' as libc::c_char;
-            libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req);
-            req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-            if libc::ioctl(sock, libc::SIOCSIFFLAGS, &req) != 0 {
+            if !lo_up() {
                 libc::_exit(3);
             }
             libc::_exit(0);
@@ -43,5 +37,22 @@ pub fn net_sandbox() {
         let mut status = 0;
         libc::waitpid(pid, &mut status, 0);
         assert_eq!(status, 0, "the floor's net sandbox failed: wait status {status}");
+    }
+}
+
+/// Brings `lo` up with the `SIOCGIFFLAGS`/`SIOCSIFFLAGS` ioctls (netdevice(7)); false if
+/// the kernel refused. Async-signal-safe: a socket, two ioctls, a close.
+pub fn lo_up() -> bool {
+    // SAFETY: plain ioctls on a fresh socket with an ifreq on this stack frame.
+    unsafe {
+        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        let mut req: libc::ifreq = std::mem::zeroed();
+        req.ifr_name[0] = b'l' as libc::c_char;
+        req.ifr_name[1] = b'o' as libc::c_char;
+        libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req);
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        let up = libc::ioctl(sock, libc::SIOCSIFFLAGS, &req) == 0;
+        libc::close(sock);
+        up
     }
 }

@@ -45,17 +45,7 @@ fn fork_child() -> ForkResult {
 }
 
 fn lo_up() {
-    // SAFETY: plain ioctls on a fresh socket with an ifreq on this stack frame.
-    unsafe {
-        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        let mut req: libc::ifreq = std::mem::zeroed();
-        req.ifr_name[0] = b'l' as libc::c_char;
-        req.ifr_name[1] = b'o' as libc::c_char;
-        libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req);
-        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-        assert_eq!(libc::ioctl(sock, libc::SIOCSIFFLAGS, &req), 0, "SIOCSIFFLAGS");
-        libc::close(sock);
-    }
+    assert!(nstest_bench_fixture::lo_up(), "SIOCSIFFLAGS");
 }
 
 fn write_maps(inside: &str, uid: Uid, gid: Gid) {
