@@ -77,9 +77,10 @@ pub(super) fn add(name: &str, v4: Ipv4Addr, v6: Ipv6Addr) -> Result<(), Error> {
 fn write_all(fd: &OwnedFd, text: &str) -> Result<(), Error> {
     let mut at = 0;
     while at < text.len() {
-        match nix::sys::uio::pwrite(fd.as_fd(), &text.as_bytes()[at..], at as i64) {
+        match crate::sys::retry_on_eintr(|| {
+            nix::sys::uio::pwrite(fd.as_fd(), &text.as_bytes()[at..], at as i64)
+        }) {
             Ok(n) => at += n,
-            Err(nix::errno::Errno::EINTR) => {}
             Err(source) => {
                 return Err(Error::Sys {
                     call: "pwrite(the test's /etc/hosts)".into(),

@@ -165,37 +165,33 @@ fn relay(rx: &OwnedFd, tx: &OwnedFd, shape: Shape, stop: &AtomicBool, blocked: &
         // Round up: leaving a millisecond late is a slower link, leaving early a wrong one.
         let millis = wait.as_micros().div_ceil(1000) as u16;
         let mut fds = [PollFd::new(rx.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(millis)) {
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(_) => return,
+        if sys::retry_on_eintr(|| poll(&mut fds, PollTimeout::from(millis))).is_err() {
+            return;
         }
-        loop {
-            match recv(rx.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
-                Ok(n) => {
-                    let arrived = Instant::now();
-                    if shape.loss > 0.0 && rng.unit() < shape.loss {
-                        continue;
-                    }
-                    if queue.len() >= QUEUE_LIMIT {
-                        continue;
-                    }
-                    let mut frame = buf[..n].to_vec();
-                    fix_checksum(&mut frame);
-                    let mut leaves = arrived;
-                    if let Some(kbit) = shape.rate_kbit.filter(|k| *k > 0) {
-                        let bits = (n as u64) * 8;
-                        let on_wire = Duration::from_nanos(bits * 1_000_000 / kbit);
-                        let start = link_free.max(arrived);
-                        link_free = start + on_wire;
-                        leaves = link_free;
-                    }
-                    leaves += jittered(shape.delay, shape.jitter, &mut rng);
-                    arrivals += 1;
-                    queue.push(Reverse((leaves, arrivals, frame)));
-                }
-                Err(Errno::EINTR) => {}
-                Err(_) => break, // EAGAIN: drained
+        // Until the socket is drained (EAGAIN).
+        while let Ok(n) =
+            sys::retry_on_eintr(|| recv(rx.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT))
+        {
+            let arrived = Instant::now();
+            if shape.loss > 0.0 && rng.unit() < shape.loss {
+                continue;
             }
+            if queue.len() >= QUEUE_LIMIT {
+                continue;
+            }
+            let mut frame = buf[..n].to_vec();
+            fix_checksum(&mut frame);
+            let mut leaves = arrived;
+            if let Some(kbit) = shape.rate_kbit.filter(|k| *k > 0) {
+                let bits = (n as u64) * 8;
+                let on_wire = Duration::from_nanos(bits * 1_000_000 / kbit);
+                let start = link_free.max(arrived);
+                link_free = start + on_wire;
+                leaves = link_free;
+            }
+            leaves += jittered(shape.delay, shape.jitter, &mut rng);
+            arrivals += 1;
+            queue.push(Reverse((leaves, arrivals, frame)));
         }
     }
 }
