@@ -21,14 +21,9 @@ use crate::wire::Step;
 /// The write that failed; EPERM on `uid_map` is the signature of AppArmor's
 /// `kernel.apparmor_restrict_unprivileged_userns`.
 pub(crate) fn write_id_maps(uid: Uid, gid: Gid) -> Result<()> {
-    let map = |id: u32| ProcLine::new().text("0 ").int(i64::from(id)).text(" 1\n");
-    write_proc_file(Step::WriteUidMap, c"/proc/self/uid_map", &map(uid.as_raw()))?;
-    write_proc_file(
-        Step::DenySetgroups,
-        c"/proc/self/setgroups",
-        &ProcLine::new().text("deny\n"),
-    )?;
-    write_proc_file(Step::WriteGidMap, c"/proc/self/gid_map", &map(gid.as_raw()))
+    write_maps(uid, gid, |id| {
+        ProcLine::new().text("0 ").int(i64::from(id)).text(" 1\n")
+    })
 }
 
 /// Maps `uid`/`gid` to themselves: the outer user namespace of a sandbox with a mount
@@ -40,10 +35,15 @@ pub(crate) fn write_id_maps(uid: Uid, gid: Gid) -> Result<()> {
 ///
 /// The write that failed, as for [`write_id_maps`].
 pub(crate) fn write_identity_maps(uid: Uid, gid: Gid) -> Result<()> {
-    let map = |id: u32| {
+    write_maps(uid, gid, |id| {
         let id = i64::from(id);
         ProcLine::new().int(id).text(" ").int(id).text(" 1\n")
-    };
+    })
+}
+
+/// `uid_map`, `deny` to `setgroups`, `gid_map`, in that order, each the line `map` makes
+/// of the outer id.
+fn write_maps(uid: Uid, gid: Gid, map: impl Fn(u32) -> ProcLine) -> Result<()> {
     write_proc_file(Step::WriteUidMap, c"/proc/self/uid_map", &map(uid.as_raw()))?;
     write_proc_file(
         Step::DenySetgroups,
