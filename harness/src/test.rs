@@ -28,6 +28,33 @@ pub struct Test {
     pub ignore_message: Option<&'static str>,
     /// `#[should_panic]`.
     pub should_panic: ShouldPanic,
+    /// Where the function's name is written, as libtest reports it.
+    pub source: Source,
+}
+
+/// Where a test's function name is written: `file!()` and the name's line and columns
+/// (1-based; `end_column` is just past the name), as libtest's `--list --format json` and
+/// its unmet-`#[should_panic]` note give them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source {
+    /// The file, as rustc was given it (`src/lib.rs`, `tests/service.rs`).
+    pub file: &'static str,
+    /// The line of the name.
+    pub line: u32,
+    /// The column where the name starts.
+    pub column: u32,
+    /// The column just past the name.
+    pub end_column: u32,
+}
+
+impl Source {
+    /// No place in the source: the host probe's sandboxes.
+    pub const NONE: Source = Source {
+        file: "",
+        line: 0,
+        column: 0,
+        end_column: 0,
+    };
 }
 
 /// What `#[should_panic]` asked for.
@@ -125,6 +152,7 @@ mod tests {
             ignore: false,
             ignore_message: None,
             should_panic: ShouldPanic::No,
+            source: Source::NONE,
         }
     }
 

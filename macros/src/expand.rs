@@ -136,9 +136,21 @@ fn test_value(test: &TestFn, config: &Config, harness: Harness) -> TokenStream {
         }
         _ => quote!(::nstest::__private::ShouldPanic::No),
     };
+    // Spanned at the name, so `line!()` and `column!()` say where it is written.
+    let ident = &test.function.sig.ident;
+    let name_len = fn_name.chars().count() as u32;
+    let file = quote_spanned!(ident.span()=> ::core::file!());
+    let line = quote_spanned!(ident.span()=> ::core::line!());
+    let column = quote_spanned!(ident.span()=> ::core::column!());
     quote! {
         ::nstest::__private::Test {
             path: ::core::concat!(::core::module_path!(), "::", #fn_name),
+            source: ::nstest::__private::Source {
+                file: #file,
+                line: #line,
+                column: #column,
+                end_column: #column + #name_len,
+            },
             run: {
                 fn run() -> ::core::result::Result<(), ::std::string::String> {
                     #call

@@ -67,13 +67,24 @@ fn normalise(text: &str) -> String {
             rest = &tail[end + ")".len()..];
             continue;
         }
-        if let Some((tail, end)) = rest
-            .strip_prefix(" panicked at ")
-            .and_then(|tail| Some((tail, tail.find("parity_bodies.rs:")?)))
-            .filter(|(tail, end)| !tail[..*end].contains('\n'))
-        {
-            out.push_str(" panicked at FILE:");
-            rest = &tail[end + "parity_bodies.rs:".len()..];
+        // Where a test or a panic is: `panicked at F:`, `did not panic as expected at F:`,
+        // and `--list --format json`'s `"source_path": "F"`.
+        let located = [
+            (" panicked at ", "parity_bodies.rs:"),
+            (" as expected at ", "parity_bodies.rs:"),
+            ("\"source_path\": \"", "parity_bodies.rs\""),
+        ];
+        if let Some((prefix, file, tail, end)) = located.iter().find_map(|(prefix, file)| {
+            let tail = rest.strip_prefix(prefix)?;
+            let end = tail
+                .find(file)
+                .filter(|end| !tail[..*end].contains(['\n', '"']))?;
+            Some((prefix, file, tail, end))
+        }) {
+            out.push_str(prefix);
+            out.push_str("FILE");
+            out.push_str(&file["parity_bodies.rs".len()..]);
+            rest = &tail[end + file.len()..];
             continue;
         }
         let timed = [
@@ -197,6 +208,11 @@ fn lists_are_libtests() {
     ] {
         assert_same(args, &[]);
     }
+    // With where each test is written: source_path, lines and columns.
+    assert_same(
+        &["-Zunstable-options", "--list", "--format", "json"],
+        UNSTABLE,
+    );
 }
 
 #[test]
@@ -383,5 +399,12 @@ fn the_normaliser_only_touches_times_ids_and_file_names() {
         ),
         "thread 'a' (ID) panicked at FILE:1:2:\n ok <Ts> finished in Ts \"exec_time\": T, \
          time=\"T\" (12) panicked <x>"
+    );
+    assert_eq!(
+        normalise(
+            "did not panic as expected at tests/parity_bodies.rs:5:8 \
+             \"source_path\": \"/a/parity_bodies.rs\", \"start_line\": 5"
+        ),
+        "did not panic as expected at FILE:5:8 \"source_path\": \"FILE\", \"start_line\": 5"
     );
 }

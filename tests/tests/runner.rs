@@ -93,7 +93,7 @@ fn should_panic_mismatches_say_what_was_expected() {
     let r = run(BIN, &["should_panic_"], &[]);
     assert_eq!(
         r.failure("should_panic_but_passes"),
-        "note: test did not panic as expected"
+        "note: test did not panic as expected at tests/fixtures/outcomes.rs:46:4"
     );
     assert!(r.failure("should_panic_with_other_message").ends_with(
         "note: panic did not contain expected string\n      \
@@ -377,9 +377,11 @@ fn json_output_is_one_libtest_event_per_line() {
     assert_eq!(result("should_panic_and_does")["event"], "ok");
     let failed = result("should_panic_but_passes");
     assert_eq!(failed["event"], "failed");
-    // libtest's message, apart from the test's location, which the registration does
-    // not carry.
-    assert_eq!(failed["message"], "test did not panic as expected");
+    // libtest's message, with where the test is written.
+    assert_eq!(
+        failed["message"],
+        "test did not panic as expected at tests/fixtures/outcomes.rs:46:4"
+    );
     let last = events.last().unwrap();
     assert_eq!(
         (last["type"].as_str(), last["event"].as_str()),

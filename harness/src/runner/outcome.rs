@@ -3,7 +3,7 @@
 
 use nix::sys::signal::Signal;
 
-use crate::test::ShouldPanic;
+use crate::test::{ShouldPanic, Source};
 use crate::wire::{ExitFrame, ProtocolError, Report, Step, Termination};
 
 /// How one test ended: small data, no prose (the report module words it).
@@ -19,7 +19,7 @@ pub(crate) enum Outcome {
     /// It returned `Err`; this is the error's `Debug` text.
     ReturnedErr { debug: String },
     /// `#[should_panic]`, and it returned normally.
-    DidNotPanic,
+    DidNotPanic { source: Source },
     /// `#[should_panic(expected = ...)]`, and the panic message lacked the text.
     WrongPanic {
         message: String,
@@ -65,6 +65,7 @@ pub(crate) fn classify(
     exit: Option<ExitFrame>,
     should_panic: ShouldPanic,
     timeout_secs: u64,
+    source: Source,
 ) -> Outcome {
     let end = exit.map(|frame| frame.test);
     if end == Some(Termination::TimedOut) {
@@ -87,7 +88,7 @@ pub(crate) fn classify(
         Some(Ok(Report::Passed)) => match end {
             Some(Termination::Exited(0)) => match should_panic {
                 ShouldPanic::No => Outcome::Passed,
-                ShouldPanic::Yes | ShouldPanic::WithMessage(_) => Outcome::DidNotPanic,
+                ShouldPanic::Yes | ShouldPanic::WithMessage(_) => Outcome::DidNotPanic { source },
             },
             Some(end) => Outcome::DiedAfterReport { end },
             None => Outcome::Vanished,
@@ -159,17 +160,17 @@ mod tests {
     fn a_report_of_success_needs_a_clean_exit() {
         let passed = Some(Ok(Report::Passed));
         assert_eq!(
-            classify(passed.clone(), exited(0), ShouldPanic::No, 9),
+            classify(passed.clone(), exited(0), ShouldPanic::No, 9, Source::NONE),
             Outcome::Passed
         );
         assert_eq!(
-            classify(passed.clone(), exited(3), ShouldPanic::No, 9),
+            classify(passed.clone(), exited(3), ShouldPanic::No, 9, Source::NONE),
             Outcome::DiedAfterReport {
                 end: Termination::Exited(3)
             }
         );
         assert_eq!(
-            classify(passed, None, ShouldPanic::No, 9),
+            classify(passed, None, ShouldPanic::No, 9, Source::NONE),
             Outcome::Vanished
         );
     }
@@ -177,7 +178,13 @@ mod tests {
     #[test]
     fn should_panic_follows_libtest() {
         assert_eq!(
-            classify(panicked("boom"), exited(0), ShouldPanic::Yes, 9),
+            classify(
+                panicked("boom"),
+                exited(0),
+                ShouldPanic::Yes,
+                9,
+                Source::NONE
+            ),
             Outcome::Passed
         );
         assert_eq!(
@@ -185,7 +192,8 @@ mod tests {
                 panicked("a boom!"),
                 exited(0),
                 ShouldPanic::WithMessage("boom"),
-                9
+                9,
+                Source::NONE
             ),
             Outcome::Passed
         );
@@ -194,7 +202,8 @@ mod tests {
                 panicked("bang"),
                 exited(0),
                 ShouldPanic::WithMessage("boom"),
-                9
+                9,
+                Source::NONE
             ),
             Outcome::WrongPanic {
                 message: "bang".into(),
@@ -202,8 +211,16 @@ mod tests {
             }
         );
         assert_eq!(
-            classify(Some(Ok(Report::Passed)), exited(0), ShouldPanic::Yes, 9),
-            Outcome::DidNotPanic
+            classify(
+                Some(Ok(Report::Passed)),
+                exited(0),
+                ShouldPanic::Yes,
+                9,
+                Source::NONE
+            ),
+            Outcome::DidNotPanic {
+                source: Source::NONE
+            }
         );
     }
 
@@ -217,7 +234,7 @@ mod tests {
             leaked: 0,
         });
         assert_eq!(
-            classify(None, crash, ShouldPanic::No, 9),
+            classify(None, crash, ShouldPanic::No, 9, Source::NONE),
             Outcome::Crashed {
                 signal: 11,
                 core_dumped: false
@@ -225,14 +242,17 @@ mod tests {
         );
         // A crash is never what #[should_panic] asks for.
         assert!(matches!(
-            classify(None, crash, ShouldPanic::Yes, 9),
+            classify(None, crash, ShouldPanic::Yes, 9, Source::NONE),
             Outcome::Crashed { .. }
         ));
         assert_eq!(
-            classify(None, exited(0), ShouldPanic::No, 9),
+            classify(None, exited(0), ShouldPanic::No, 9, Source::NONE),
             Outcome::ExitedWithoutReport { code: 0 }
         );
-        assert_eq!(classify(None, None, ShouldPanic::No, 9), Outcome::Vanished);
+        assert_eq!(
+            classify(None, None, ShouldPanic::No, 9, Source::NONE),
+            Outcome::Vanished
+        );
     }
 
     #[test]
@@ -242,15 +262,27 @@ mod tests {
             leaked: 2,
         });
         assert_eq!(
-            classify(None, timed_out, ShouldPanic::No, 9),
+            classify(None, timed_out, ShouldPanic::No, 9, Source::NONE),
             Outcome::TimedOut { after_secs: 9 }
         );
         assert_eq!(
-            classify(Some(Ok(Report::Passed)), timed_out, ShouldPanic::No, 9),
+            classify(
+                Some(Ok(Report::Passed)),
+                timed_out,
+                ShouldPanic::No,
+                9,
+                Source::NONE
+            ),
             Outcome::TimedOut { after_secs: 9 }
         );
         assert_eq!(
-            classify(panicked("boom"), timed_out, ShouldPanic::Yes, 9),
+            classify(
+                panicked("boom"),
+                timed_out,
+                ShouldPanic::Yes,
+                9,
+                Source::NONE
+            ),
             Outcome::TimedOut { after_secs: 9 }
         );
     }
@@ -262,7 +294,8 @@ mod tests {
                 Some(Err(ProtocolError::BadMagic)),
                 exited(0),
                 ShouldPanic::No,
-                9
+                9,
+                Source::NONE
             ),
             Outcome::BadReport { .. }
         ));
@@ -275,7 +308,8 @@ mod tests {
                 })),
                 None,
                 ShouldPanic::Yes,
-                9
+                9,
+                Source::NONE
             ),
             Outcome::SetupFailed { .. }
         ));

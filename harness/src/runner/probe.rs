@@ -144,6 +144,7 @@ pub(crate) fn probe_tests(needed: Plan) -> Vec<&'static Test> {
                 ignore: false,
                 ignore_message: None,
                 should_panic: ShouldPanic::No,
+                source: crate::test::Source::NONE,
             }))
         })
         .collect()

@@ -116,6 +116,7 @@ pub(crate) fn desc(test: &Test) -> Desc {
         should_panic: test.should_panic != crate::test::ShouldPanic::No,
         ignore: test.ignore,
         ignore_message: test.ignore_message.map(str::to_owned),
+        source: test.source,
     }
 }
 

@@ -54,7 +54,13 @@ pub(crate) fn run_sandboxed(
 
     let report = (!collected.report.is_empty()).then(|| Report::decode(&collected.report));
     let exit = ExitFrame::decode(&collected.exit).ok();
-    let outcome = outcome::classify(report, exit, test.should_panic, test.timeout().unwrap_or(0));
+    let outcome = outcome::classify(
+        report,
+        exit,
+        test.should_panic,
+        test.timeout().unwrap_or(0),
+        test.source,
+    );
     Ok(Sandboxed {
         outcome,
         output: collected.output.into_text(),

@@ -32,7 +32,12 @@ pub(crate) fn record(
         Outcome::Skipped { kind } => {
             Verdict::Ignored(Some(format!("needs {kind}, which this host cannot create")))
         }
-        Outcome::DidNotPanic => Verdict::FailedMsg("test did not panic as expected".into()),
+        // libtest names where the test is written.
+        Outcome::DidNotPanic { source } if !source.file.is_empty() => Verdict::FailedMsg(format!(
+            "test did not panic as expected at {}:{}:{}",
+            source.file, source.line, source.column
+        )),
+        Outcome::DidNotPanic { .. } => Verdict::FailedMsg("test did not panic as expected".into()),
         Outcome::WrongPanic { message, expected } => Verdict::FailedMsg(format!(
             "panic did not contain expected string\n      panic message: {message:?}\n \
              expected substring: {expected:?}"
@@ -132,7 +137,7 @@ fn note(outcome: &Outcome) -> Option<String> {
         Outcome::NotStarted { error } => format!("nstest: {error}"),
         Outcome::Passed
         | Outcome::Skipped { .. }
-        | Outcome::DidNotPanic
+        | Outcome::DidNotPanic { .. }
         | Outcome::WrongPanic { .. }
         | Outcome::Panicked { .. }
         | Outcome::ReturnedErr { .. } => return None,
@@ -198,7 +203,15 @@ mod tests {
             failed_text(&panic, "thread 'a' panicked\n"),
             "thread 'a' panicked\n"
         );
-        let unmet = record(&Outcome::DidNotPanic, String::new(), 0, None, None);
+        let unmet = record(
+            &Outcome::DidNotPanic {
+                source: crate::test::Source::NONE,
+            },
+            String::new(),
+            0,
+            None,
+            None,
+        );
         assert_eq!(
             unmet.verdict,
             Verdict::FailedMsg("test did not panic as expected".into())

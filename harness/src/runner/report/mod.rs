@@ -25,6 +25,8 @@ pub(crate) struct Desc {
     pub ignore: bool,
     /// Why the test is ignored, when it says.
     pub ignore_message: Option<String>,
+    /// Where the test is written.
+    pub source: crate::test::Source,
 }
 
 /// libtest's classes of result, which decide how a test is printed and counted.
@@ -179,14 +181,19 @@ pub(crate) fn list(options: &Options, tests: &[Desc]) {
         Format::Json => {
             text.push_str("{ \"type\": \"suite\", \"event\": \"discovery\" }\n");
             for desc in tests {
-                // libtest adds where the test is written (source_path, lines, columns);
-                // an nstest registration does not carry it.
+                let source = desc.source;
                 text.push_str(&format!(
                     "{{ \"type\": \"test\", \"event\": \"discovered\", \"name\": \"{}\", \
-                     \"ignore\": {}, \"ignore_message\": \"{}\" }}\n",
+                     \"ignore\": {}, \"ignore_message\": \"{}\", \"source_path\": \"{}\", \
+                     \"start_line\": {}, \"start_col\": {}, \"end_line\": {}, \"end_col\": {} }}\n",
                     json::escape(&desc.name),
                     desc.ignore,
                     json::escape(desc.ignore_message.as_deref().unwrap_or("")),
+                    json::escape(source.file),
+                    source.line,
+                    source.column,
+                    source.line,
+                    source.end_column,
                 ));
             }
             let ignored = tests.iter().filter(|d| d.ignore).count();
@@ -298,6 +305,7 @@ mod tests {
             should_panic: false,
             ignore: false,
             ignore_message: None,
+            source: crate::test::Source::NONE,
         }
     }
 
