@@ -40,6 +40,33 @@ pub(super) const DROP: Verdicts = Verdicts {
     miss: 0xffff_ffff,
 };
 
+/// Appends the start both programs share: IPv4 and IPv6 frames jump on, every other frame
+/// (ARP, ...) gets `miss`. Returns the indexes of the two jumps, whose offsets the caller
+/// sets once it knows where the IPv4 and IPv6 parts start.
+fn branch_on_ethertype(p: &mut Program, miss: u32) -> (usize, usize) {
+    p.push(insn(LD_H_ABS, 0, 0, 12)); // EtherType
+    p.push(insn(JEQ, 0, 1, 0x0800));
+    let to_v4 = p.len();
+    p.push(insn(JA, 0, 0, 0));
+    p.push(insn(JEQ, 0, 1, 0x86dd));
+    let to_v6 = p.len();
+    p.push(insn(JA, 0, 0, 0));
+    p.push(insn(RET, 0, 0, miss));
+    (to_v4, to_v6)
+}
+
+/// Appends, at the start of the IPv6 part: neighbour discovery (ICMPv6 types 133 to 137)
+/// gets `miss`, so faults never stop hosts finding each other; everything else goes on to
+/// the five instructions after this.
+fn let_neighbour_discovery_pass(p: &mut Program, miss: u32) {
+    p.push(insn(LD_B_ABS, 0, 0, 14 + 6)); // next header
+    p.push(insn(JEQ, 0, 4, 58)); // not ICMPv6: to the addresses
+    p.push(insn(LD_B_ABS, 0, 0, 14 + 40)); // ICMPv6 type
+    p.push(insn(JGE, 0, 2, 133)); // below router solicitation: to the addresses
+    p.push(insn(JGT, 1, 0, 137)); // above redirect: to the addresses
+    p.push(insn(RET, 0, 0, miss)); // neighbour discovery passes
+}
+
 /// A program: instructions as the kernel's `struct sock_filter`.
 pub(super) type Program = Vec<libc::sock_filter>;
 
@@ -62,14 +89,7 @@ pub(super) fn packets_to(
         p.push(insn(JEQ, 0, 1, u32::from(libc::PACKET_OUTGOING)));
         p.push(insn(RET, 0, 0, verdicts.miss));
     }
-    p.push(insn(LD_H_ABS, 0, 0, 12)); // EtherType
-    p.push(insn(JEQ, 0, 1, 0x0800));
-    let to_v4 = p.len();
-    p.push(insn(JA, 0, 0, 0));
-    p.push(insn(JEQ, 0, 1, 0x86dd));
-    let to_v6 = p.len();
-    p.push(insn(JA, 0, 0, 0));
-    p.push(insn(RET, 0, 0, verdicts.miss));
+    let (to_v4, to_v6) = branch_on_ethertype(&mut p, verdicts.miss);
 
     p[to_v4].k = (p.len() - to_v4 - 1) as u32;
     p.push(insn(LD_W_ABS, 0, 0, 14 + 16)); // IPv4 destination
@@ -80,21 +100,11 @@ pub(super) fn packets_to(
     p.push(insn(RET, 0, 0, verdicts.miss));
 
     p[to_v6].k = (p.len() - to_v6 - 1) as u32;
-    p.push(insn(LD_B_ABS, 0, 0, 14 + 6)); // next header
-    p.push(insn(JEQ, 0, 4, 58)); // not ICMPv6: to the addresses
-    p.push(insn(LD_B_ABS, 0, 0, 14 + 40)); // ICMPv6 type
-    p.push(insn(JGE, 0, 2, 133)); // below router solicitation: to the addresses
-    p.push(insn(JGT, 1, 0, 137)); // above redirect: to the addresses
-    p.push(insn(RET, 0, 0, verdicts.miss)); // neighbour discovery passes
+    let_neighbour_discovery_pass(&mut p, verdicts.miss);
     for (_, v6) in dsts {
-        let words: Vec<u32> = v6
-            .octets()
-            .chunks(4)
-            .map(|w| u32::from_be_bytes(w.try_into().unwrap()))
-            .collect();
         // Compare the four words of the destination (offset 38 of the frame); any
         // mismatch skips to the next address.
-        for (i, word) in words.iter().enumerate() {
+        for (i, word) in v6_words(*v6).iter().enumerate() {
             let left = (3 - i) as u8; // word comparisons still to come
             p.push(insn(LD_W_ABS, 0, 0, 14 + 24 + 4 * i as u32));
             p.push(insn(JEQ, 0, 2 * left + 1, *word));
@@ -115,14 +125,7 @@ pub(super) fn packets_from_to(
     miss: u32,
 ) -> Program {
     let mut p = Vec::new();
-    p.push(insn(LD_H_ABS, 0, 0, 12)); // EtherType
-    p.push(insn(JEQ, 0, 1, 0x0800));
-    let to_v4 = p.len();
-    p.push(insn(JA, 0, 0, 0));
-    p.push(insn(JEQ, 0, 1, 0x86dd));
-    let to_v6 = p.len();
-    p.push(insn(JA, 0, 0, 0));
-    p.push(insn(RET, 0, 0, miss));
+    let (to_v4, to_v6) = branch_on_ethertype(&mut p, miss);
 
     p[to_v4].k = (p.len() - to_v4 - 1) as u32;
     p.push(insn(LD_W_ABS, 0, 0, 14 + 16)); // IPv4 destination
@@ -136,12 +139,7 @@ pub(super) fn packets_from_to(
     p.push(insn(RET, 0, 0, miss));
 
     p[to_v6].k = (p.len() - to_v6 - 1) as u32;
-    p.push(insn(LD_B_ABS, 0, 0, 14 + 6)); // next header
-    p.push(insn(JEQ, 0, 4, 58)); // not ICMPv6: to the addresses
-    p.push(insn(LD_B_ABS, 0, 0, 14 + 40)); // ICMPv6 type
-    p.push(insn(JGE, 0, 2, 133));
-    p.push(insn(JGT, 1, 0, 137));
-    p.push(insn(RET, 0, 0, miss)); // neighbour discovery passes
+    let_neighbour_discovery_pass(&mut p, miss);
     for (i, word) in v6_words(to.1).iter().enumerate() {
         // The destination (offset 38 of the frame), word by word: any mismatch is a miss.
         p.push(insn(LD_W_ABS, 0, 0, 14 + 24 + 4 * i as u32));
