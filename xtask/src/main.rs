@@ -70,7 +70,13 @@ fn ci() -> Result<(), String> {
     let root = workspace_root();
     let uid = current_uid()?;
     // As root, build where the unprivileged user can read: a clone under /root is not.
-    let target = (uid == 0).then(|| PathBuf::from("/tmp/nstest-ci/target"));
+    // `NSTEST_CI_TARGET` gives each checkout on one machine its own (worktrees side by side
+    // would otherwise overwrite each other's test binaries mid-run).
+    let target = (uid == 0).then(|| {
+        std::env::var_os("NSTEST_CI_TARGET")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/tmp/nstest-ci/target"))
+    });
 
     banner(&format!("pass 1: cargo test --workspace (uid {uid})"));
     let mut test = cargo(&root, target.as_deref());
