@@ -9,9 +9,9 @@ use std::sync::Mutex;
 use super::{die_with_parent, panic_output, send_report, setup_failed, write_all};
 use crate::coverage;
 use crate::error::Error;
+use crate::registry::Test;
 use crate::sandbox;
 use crate::sys;
-use crate::test::Test;
 use crate::wire::Report;
 
 /// Where the panic hook leaves the location of the last panic, for the report.

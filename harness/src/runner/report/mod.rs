@@ -10,6 +10,7 @@ mod color;
 pub(crate) mod failure;
 mod json;
 mod junit;
+pub(crate) mod notice;
 mod pretty;
 mod terse;
 
@@ -26,7 +27,7 @@ pub(crate) struct Desc {
     /// Why the test is ignored, when it says.
     pub ignore_message: Option<String>,
     /// Where the test is written.
-    pub source: crate::test::Source,
+    pub source: crate::registry::Source,
 }
 
 /// libtest's classes of result, which decide how a test is printed and counted.
@@ -305,7 +306,7 @@ mod tests {
             should_panic: false,
             ignore: false,
             ignore_message: None,
-            source: crate::test::Source::NONE,
+            source: crate::registry::Source::NONE,
         }
     }
 

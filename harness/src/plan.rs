@@ -1,4 +1,7 @@
 //! What a test asked for: the value `#[ns_test(...)]` compiles its arguments into.
+//!
+//! Plain data (layer 1 of docs/src/architecture.md): depends on nothing in the crate.
+//! Runs in: every process; the macro builds it as a constant.
 
 /// The namespaces and settings of one test. A user namespace is always created.
 ///
