@@ -16,6 +16,11 @@ mod terse;
 
 pub(crate) use color::Palette;
 
+/// libtest's warning about a test still running after a minute (pretty and terse alike).
+pub(crate) fn still_running_line(name: &str) -> String {
+    format!("test {name} has been running for over 60 seconds\n")
+}
+
 /// A test as the printers name it.
 #[derive(Debug, Clone)]
 pub(crate) struct Desc {
