@@ -28,6 +28,12 @@ use nix::unistd::ForkResult;
 
 use crate::test::Test;
 
+// The wall clock's interposers, and all of its `unsafe`, in a file of their own.
+#[cfg(nstest_wall)]
+mod clock;
+#[cfg(nstest_wall)]
+pub(crate) use clock::*;
+
 /// Forks the calling process. See fork(2): <https://man7.org/linux/man-pages/man2/fork.2.html>.
 ///
 /// Only the processes listed in rule 1 of the module docs call this.

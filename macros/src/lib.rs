@@ -14,6 +14,7 @@ mod duration;
 mod errors;
 mod expand;
 mod valid;
+mod wall;
 
 /// Makes the function a hermetic test: it runs in a fresh process inside fresh Linux
 /// namespaces, and `nstest::main!()` runs it with libtest's command line and output.

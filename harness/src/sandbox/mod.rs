@@ -26,8 +26,10 @@ pub(crate) mod time;
 pub(crate) mod user;
 #[cfg(target_os = "linux")]
 pub(crate) mod uts;
+#[cfg(nstest_wall)]
+pub(crate) mod wall;
 
-pub use plan::{Plan, TimeOffsets};
+pub use plan::{Plan, TimeOffsets, Wall};
 
 #[cfg(target_os = "linux")]
 use nix::sched::CloneFlags;
@@ -46,6 +48,8 @@ const CLONE_NEWTIME: CloneFlags = CloneFlags::from_bits_retain(libc::CLONE_NEWTI
 #[cfg(target_os = "linux")]
 pub(crate) fn prepare() {
     mount::prepare();
+    #[cfg(nstest_wall)]
+    wall::prepare();
 }
 
 /// The flags of the first `unshare(2)` of `plan` (or, with a PID namespace, of the
