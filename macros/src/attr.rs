@@ -17,6 +17,7 @@ use syn::{LitInt, LitStr, Token};
 
 use crate::duration;
 use crate::errors::Errors;
+use crate::wall::{self, Wall};
 
 /// A namespace kind the attribute can name. Naming kinds selects exactly those; naming
 /// none selects all of them (`valid` decides this).
@@ -89,6 +90,8 @@ pub(crate) struct Options {
     pub(crate) monotonic: Option<Given<i64>>,
     /// Seconds after which the test and everything it started are killed.
     pub(crate) timeout: Option<Given<u64>>,
+    /// Where the test's wall clock starts.
+    pub(crate) wall: Option<Given<Wall>>,
     pub(crate) flavor: Option<Given<Flavor>>,
     pub(crate) worker_threads: Option<Given<usize>>,
     /// Host paths kept writable, as written (relative ones are joined to the package root
@@ -125,6 +128,11 @@ const SETTINGS: &[Setting] = &[
         key: "monotonic",
         shown: "monotonic = \"...\"",
         read: |meta, options| set(&mut options.monotonic, meta, offset(meta)?),
+    },
+    Setting {
+        key: "wall",
+        shown: "wall = \"...\"",
+        read: |meta, options| set(&mut options.wall, meta, wall_clock(meta)?),
     },
     Setting {
         key: "timeout",
@@ -339,6 +347,14 @@ fn offset(meta: &ParseNestedMeta<'_>) -> syn::Result<(i64, Span)> {
     Ok((secs, lit.span()))
 }
 
+/// `wall = "+30d"` or `wall = "2038-01-19T03:14:00Z"`.
+fn wall_clock(meta: &ParseNestedMeta<'_>) -> syn::Result<(Wall, Span)> {
+    let lit = string(meta, "\"+30d\"")?;
+    let wall = wall::parse(&lit.value())
+        .map_err(|why| syn::Error::new(lit.span(), format!("invalid `wall`: {why}")))?;
+    Ok((wall, lit.span()))
+}
+
 fn timeout(meta: &ParseNestedMeta<'_>) -> syn::Result<(u64, Span)> {
     let lit = string(meta, "\"10s\"")?;
     let secs = duration::parse_timeout(&lit.value())
@@ -531,6 +547,9 @@ mod tests {
         assert!(err(quote!(hostname = #long)).contains("invalid hostname"));
         assert!(parse(quote!(hostname = "a-b.c")).is_ok());
         assert!(err(quote!(timeout = "0s")).contains("longer than zero"));
+        assert!(err(quote!(wall = "+1x")).starts_with("invalid `wall`: unknown unit `x`"));
+        assert!(err(quote!(wall = "2038-02-30T00:00:00Z")).contains("has no day 30"));
+        assert!(err(quote!(wall = 5)).contains("`wall` takes a string literal"));
         assert!(err(quote!(timeout = "-1m")).contains("longer than zero"));
         assert!(err(quote!(flavor = "many")).contains("invalid `flavor`"));
         assert!(err(quote!(worker_threads = 0)).contains("greater than zero"));
@@ -562,6 +581,7 @@ mod tests {
                 Some(("worker_threads", _)) => quote!(worker_threads = 2),
                 Some(("hostname", _)) => quote!(hostname = "h"),
                 Some(("writable", _)) => quote!(writable = "w"),
+                Some(("wall", _)) => quote!(wall = "2038-01-19T03:14:00Z"),
                 Some((name, _)) => format!("{name} = \"1h\"").parse().unwrap(),
                 None => shown.parse().unwrap(),
             };

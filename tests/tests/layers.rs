@@ -25,6 +25,8 @@ const LAYERS: &[(&str, u8)] = &[
     // The runner's threads, and a test's networks.
     ("network", 4),
     ("runner", 4),
+    // `nstest::wall`, called by a test: asks the process room whether it runs in one.
+    ("wall", 4),
     ("lib", 5),
 ];
 

@@ -29,6 +29,8 @@ pub(crate) mod time;
 pub(crate) mod user;
 #[cfg(target_os = "linux")]
 pub(crate) mod uts;
+#[cfg(nstest_wall)]
+pub(crate) mod wall;
 
 use crate::plan::Plan;
 
@@ -51,6 +53,8 @@ const CLONE_NEWTIME: CloneFlags = CloneFlags::from_bits_retain(libc::CLONE_NEWTI
 #[cfg(target_os = "linux")]
 pub(crate) fn prepare(profile_dirs: &[std::path::PathBuf]) {
     mount::prepare(profile_dirs);
+    #[cfg(nstest_wall)]
+    wall::prepare();
 }
 
 /// The flags of the first `unshare(2)` of `plan` (or, with a PID namespace, of the

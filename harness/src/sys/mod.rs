@@ -31,6 +31,11 @@
 
 use nix::errno::Errno;
 
+// The wall clock's interposers, and all of its `unsafe`, in a file of their own.
+#[cfg(nstest_wall)]
+mod clock;
+#[cfg(nstest_wall)]
+pub(crate) use clock::*;
 pub(crate) mod mount;
 pub(crate) mod net;
 pub(crate) mod process;
