@@ -143,7 +143,7 @@ pub mod __private {
     pub use crate::runner::doctor::doctor;
     pub use crate::runner::{guard, libtest, run_main, run_main_then};
     pub use crate::runtime::{Flavor, block_on};
-    pub use crate::sandbox::{Plan, TimeOffsets};
+    pub use crate::sandbox::{Limits, Plan, TimeOffsets};
     pub use crate::test::{ShouldPanic, Source, Test, TestReturn};
     pub use inventory;
 }

@@ -28,6 +28,8 @@ use nix::unistd::ForkResult;
 
 use crate::test::Test;
 
+pub(crate) mod limits;
+
 /// Forks the calling process. See fork(2): <https://man7.org/linux/man-pages/man2/fork.2.html>.
 ///
 /// Only the processes listed in rule 1 of the module docs call this.

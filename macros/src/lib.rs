@@ -13,6 +13,7 @@ mod attr;
 mod duration;
 mod errors;
 mod expand;
+mod size;
 mod valid;
 
 /// Makes the function a hermetic test: it runs in a fresh process inside fresh Linux

@@ -40,10 +40,11 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::sandbox;
+use crate::sandbox::leaf::SlotLeaf;
 use crate::sys;
 use crate::test::Test;
 use crate::wire::request::{self, Request};
-use crate::wire::{EXIT_FRAME_LEN, ExitFrame, Termination};
+use crate::wire::{EXIT_FRAME_LEN, ExitFrame, LimitsHit, Termination};
 
 /// A slot's first message on its socket: its pid, little-endian. Sent once it runs, which
 /// for a replacement slot is once the processes its predecessor left are gone.
@@ -54,6 +55,7 @@ pub(super) fn serve(socket: OwnedFd) -> ! {
     if prepare(&socket).is_err() {
         sys::exit_now(1);
     }
+    let mut leaf = SlotLeaf::join();
     let mut cmsg_buffer = nix::cmsg_space!([RawFd; Request::MAX_FDS]);
     loop {
         let Some((request, fds)) = request::receive(&socket, &mut cmsg_buffer) else {
@@ -65,7 +67,7 @@ pub(super) fn serve(socket: OwnedFd) -> ! {
             continue;
         };
         if let Some(channels) = Channels::from_request(fds) {
-            run(sys::test_at(test), channels, &socket);
+            run(sys::test_at(test), channels, &socket, &mut leaf);
         }
     }
 }
@@ -89,13 +91,15 @@ fn prepare(socket: &OwnedFd) -> Result<()> {
 
 /// Runs one test in a fresh sandbox and writes its exit frame once every process of it is
 /// gone. The slot runs one test at a time, so all its children belong to this test.
-fn run(test: &'static Test, channels: Channels, socket: &OwnedFd) {
+fn run(test: &'static Test, channels: Channels, socket: &OwnedFd, leaf: &mut SlotLeaf) {
     let Channels {
         report,
         exit,
         output,
     } = channels;
-    let started = if test.plan.pid {
+    let started = if let Err(error) = leaf.set_for(&test.plan) {
+        Err((error, report, exit))
+    } else if test.plan.pid {
         start_init(test, socket, report, exit, output)
     } else {
         start_test_process(test, socket, report, exit, output)
@@ -105,7 +109,7 @@ fn run(test: &'static Test, channels: Channels, socket: &OwnedFd) {
             child,
             frame_from_init,
             exit,
-        }) => finish(test, child, frame_from_init, &exit),
+        }) => finish(test, child, frame_from_init, &exit, leaf),
         Err((error, report, exit)) => {
             // The sandbox never started: what the report says is all there is, and the
             // frame says so as a test process that failed its setup says it (status 0,
@@ -114,6 +118,7 @@ fn run(test: &'static Test, channels: Channels, socket: &OwnedFd) {
             let frame = ExitFrame {
                 test: Termination::Exited(0),
                 leaked: 0,
+                limits: LimitsHit::default(),
             };
             let _ = write_all(&exit, &frame.encode());
         }
@@ -213,7 +218,13 @@ fn start_init(
 /// Waits for the test side `child` to end, killing it at the test's timeout, makes sure
 /// nothing it started is left, and writes the exit frame. The slot is the parent of
 /// `child` and a subreaper, so the test's orphans are its children too.
-fn finish(test: &'static Test, child: Pid, frame_from_init: Option<OwnedFd>, exit: &OwnedFd) {
+fn finish(
+    test: &'static Test,
+    child: Pid,
+    frame_from_init: Option<OwnedFd>,
+    exit: &OwnedFd,
+    leaf: &mut SlotLeaf,
+) {
     let deadline = test
         .timeout()
         .map(|secs| Instant::now() + Duration::from_secs(secs));
@@ -226,6 +237,7 @@ fn finish(test: &'static Test, child: Pid, frame_from_init: Option<OwnedFd>, exi
         let frame = ExitFrame {
             test: Termination::TimedOut,
             leaked,
+            limits: leaf.hits(&test.plan),
         };
         let _ = write_all(exit, &frame.encode());
         return;
@@ -239,12 +251,18 @@ fn finish(test: &'static Test, child: Pid, frame_from_init: Option<OwnedFd>, exi
         Some(reader) => read_frame(&reader).unwrap_or(ExitFrame {
             test: end,
             leaked: 0,
+            limits: LimitsHit::default(),
         }),
         // Without one, leftovers were re-parented to this subreaper: kill and reap them.
         None => ExitFrame {
             test: end,
             leaked: reap::kill_and_reap_leftovers(kill_children),
+            limits: LimitsHit::default(),
         },
+    };
+    let frame = ExitFrame {
+        limits: leaf.hits(&test.plan),
+        ..frame
     };
     let _ = write_all(exit, &frame.encode());
 }

@@ -14,6 +14,10 @@
 #[cfg(target_os = "linux")]
 pub(crate) mod cgroup;
 #[cfg(target_os = "linux")]
+pub(crate) mod leaf;
+#[cfg(target_os = "linux")]
+pub(crate) mod limits;
+#[cfg(target_os = "linux")]
 pub(crate) mod mount;
 #[cfg(target_os = "linux")]
 pub(crate) mod net;
@@ -27,7 +31,7 @@ pub(crate) mod user;
 #[cfg(target_os = "linux")]
 pub(crate) mod uts;
 
-pub use plan::{Plan, TimeOffsets};
+pub use plan::{Limits, Plan, TimeOffsets};
 
 #[cfg(target_os = "linux")]
 use nix::sched::CloneFlags;
@@ -46,6 +50,8 @@ const CLONE_NEWTIME: CloneFlags = CloneFlags::from_bits_retain(libc::CLONE_NEWTI
 #[cfg(target_os = "linux")]
 pub(crate) fn prepare() {
     mount::prepare();
+    limits::prepare();
+    leaf::prepare();
 }
 
 /// The flags of the first `unshare(2)` of `plan` (or, with a PID namespace, of the
