@@ -49,7 +49,7 @@ fn a_small_disk() {}
 #[ns_test(net, mount, pids = 64, memory = "1G", disk = "512K", cpu = "1m30s", timeout = "1m")]
 fn every_limit_with_kinds() {}
 
-#[ns_test(disk = "8m", memory = "65536")]
+#[ns_test(disk = "8m", memory = "268435456")]
 fn lowercase_units_and_bytes() {}
 
 mod nested {

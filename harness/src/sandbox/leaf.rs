@@ -269,7 +269,12 @@ impl SlotLeaf {
             leaf.set("pids.max", tasks, |n| n.to_string())?;
         }
         if let Some(leaf) = &mut self.memory {
-            let bytes = plan.limits.memory.unwrap_or(UNLIMITED);
+            // What the leaf holds now (the slot's own pages, page cache an earlier test
+            // left) is not the test's: it gets `memory` on top. Never below what is held,
+            // which the kernel refuses with EBUSY.
+            let bytes = plan.limits.memory.map_or(UNLIMITED, |bytes| {
+                counter(&leaf.dir, "memory.usage_in_bytes", "").saturating_add(bytes)
+            });
             leaf.set("memory.limit_in_bytes", bytes, |n| match n {
                 UNLIMITED => "-1".to_owned(),
                 n => n.to_string(),
