@@ -210,6 +210,34 @@ pub enum Error {
         #[source]
         source: Errno,
     },
+    /// `setrlimit(2)` of one of the test's resource limits.
+    #[error("setrlimit({resource}, {value}): {}", describe(*.source))]
+    SetLimit {
+        /// The resource, as `RLIMIT_NPROC`.
+        resource: &'static str,
+        /// The limit asked for.
+        value: u64,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// Writing a control file of the test's cgroup.
+    #[error("write {path} ({content:?}): {}", describe(*.source))]
+    WriteCgroupFile {
+        /// The file.
+        path: String,
+        /// What was written.
+        content: String,
+        /// The errno of `open(2)` or `write(2)`.
+        #[source]
+        source: Errno,
+    },
+    /// An environment variable of the run that nstest cannot read.
+    #[error("{message}")]
+    Environment {
+        /// What is wrong with it, and what it accepts.
+        message: String,
+    },
     /// The process had threads where the design requires it to have none.
     #[error(
         "the test binary's main() already has {threads} threads before nstest::main!() runs; \
@@ -236,7 +264,11 @@ impl Error {
             Error::BringLoopbackUp { .. } => Step::BringLoopbackUp,
             Error::SetHostname { .. } => Step::SetHostname,
             Error::Fork { .. } => Step::Fork,
-            Error::Sys { .. } | Error::Multithreaded { .. } => Step::Other,
+            Error::Sys { .. }
+            | Error::Multithreaded { .. }
+            | Error::SetLimit { .. }
+            | Error::WriteCgroupFile { .. }
+            | Error::Environment { .. } => Step::Other,
         }
     }
 
@@ -254,8 +286,10 @@ impl Error {
             | Error::BringLoopbackUp { source, .. }
             | Error::SetHostname { source, .. }
             | Error::Fork { source, .. }
-            | Error::Sys { source, .. } => *source as i32,
-            Error::Multithreaded { .. } => 0,
+            | Error::Sys { source, .. }
+            | Error::SetLimit { source, .. }
+            | Error::WriteCgroupFile { source, .. } => *source as i32,
+            Error::Multithreaded { .. } | Error::Environment { .. } => 0,
         }
     }
 }

@@ -141,7 +141,7 @@ macro_rules! __unrun_guard {
 /// change in any release; `nstest` pins `nstest-macros` to its exact version to match.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::plan::{Plan, TimeOffsets, Wall};
+    pub use crate::plan::{Limits, Plan, TimeOffsets, Wall};
     pub use crate::registry::{ShouldPanic, Source, Test, TestReturn};
     #[cfg(target_os = "linux")]
     pub use crate::runner::doctor::doctor;

@@ -32,6 +32,8 @@ pub struct Plan {
     /// `writable = ...`: absolute host paths bound read-write into the read-only view
     /// (relative ones were joined to the package root by the macro).
     pub writable: &'static [&'static str],
+    /// `pids`, `memory`, `disk`, `cpu`: the resource limits the test asked for.
+    pub limits: Limits,
     /// The package root (`CARGO_MANIFEST_DIR` of the test's crate), kept visible at its
     /// host path when it lies under a fresh tmpfs such as `/tmp`.
     pub manifest_dir: Option<&'static str>,
@@ -67,6 +69,31 @@ pub struct TimeOffsets {
     pub boottime: i64,
 }
 
+/// The resource limits of one test, as `#[ns_test(...)]` wrote them; `None` where it gave
+/// none. `docs/src/limits.md` says how each is enforced on each kind of host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Limits {
+    /// `pids = N`: at most N tasks (processes and threads, the test's own process
+    /// included) in the test's tree; `None` takes the run's default (`NSTEST_PIDS`).
+    pub pids: Option<u32>,
+    /// `memory = "64M"`, in bytes: what the test's tree may use.
+    pub memory: Option<u64>,
+    /// `disk = "8M"`, in bytes: the size of each fresh tmpfs of the mount namespace.
+    pub disk: Option<u64>,
+    /// `cpu = "1s"`: seconds of CPU time.
+    pub cpu_secs: Option<u64>,
+}
+
+impl Limits {
+    /// No limit given.
+    pub const NONE: Limits = Limits {
+        pids: None,
+        memory: None,
+        disk: None,
+        cpu_secs: None,
+    };
+}
+
 impl Plan {
     /// Only a user namespace.
     pub const fn user_only() -> Plan {
@@ -81,6 +108,7 @@ impl Plan {
             time: None,
             wall: None,
             writable: &[],
+            limits: Limits::NONE,
             manifest_dir: None,
             target_tmpdir: None,
         }
@@ -100,6 +128,7 @@ impl Plan {
             time: None,
             wall: None,
             writable: &[],
+            limits: Limits::NONE,
             manifest_dir: None,
             target_tmpdir: None,
         }

@@ -195,6 +195,11 @@ fn plan(config: &Config) -> TokenStream {
         }
     });
     let hostname = option(config.hostname.as_ref().map(|name| quote!(#name)));
+    let limits = &config.limits;
+    let pids = option(limits.pids.map(|n| quote!(#n)));
+    let memory = option(limits.memory.map(|n| quote!(#n)));
+    let disk = option(limits.disk.map(|n| quote!(#n)));
+    let cpu_secs = option(limits.cpu_secs.map(|n| quote!(#n)));
     let time = option(config.time.map(|offsets| {
         let (monotonic, boottime) = (offsets.monotonic, offsets.boottime);
         quote!(::nstest::__private::TimeOffsets {
@@ -221,6 +226,12 @@ fn plan(config: &Config) -> TokenStream {
             time: #time,
             wall: #wall,
             writable: &[#(#writable),*],
+            limits: ::nstest::__private::Limits {
+                pids: #pids,
+                memory: #memory,
+                disk: #disk,
+                cpu_secs: #cpu_secs,
+            },
             manifest_dir: ::core::option_env!("CARGO_MANIFEST_DIR"),
             // Cargo sets it when compiling integration tests and benches only, never when
             // running them, so it is read here.

@@ -6,7 +6,8 @@
 //! contention (serial_test against nstest), the runner's peak memory for 10,000 tests, and
 //! `nstest::Network` (building 10 hosts, a TCP round trip between hosts against loopback).
 //! Prints a table with ratios and writes it to `target/bench/bench.md`.
-//! `NSTEST_BENCH_ONLY=network` measures only the network rows.
+//! `NSTEST_BENCH_ONLY=network` measures only the network rows, `=limits` only the rows of
+//! per-test limits.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,11 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
     if std::env::var("NSTEST_BENCH_ONLY").is_ok_and(|only| only == "network") {
         println!("measuring the network rows only, {reps} runs each...");
         let ratios = network_rows(exe("network")?, reps, &mut note)?;
+        return report(&target, &rows, &ratios, reps);
+    }
+    if std::env::var("NSTEST_BENCH_ONLY").is_ok_and(|only| only == "limits") {
+        println!("measuring the limits rows only, {reps} runs each...");
+        let ratios = limits_rows(&exe, &threads, reps, &mut note)?;
         return report(&target, &rows, &ratios, reps);
     }
 
@@ -188,6 +194,7 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
     );
 
     let network_ratios = network_rows(exe("network")?, reps, &mut note)?;
+    let limits_ratios = limits_rows(&exe, &threads, reps, &mut note)?;
 
     let full = nstest_ms[&("full", 1)];
     let vs_floor = |mode: &'static str, t: usize| nstest_ms[&(mode, t)] / floor_ms[&(mode, t)];
@@ -260,7 +267,49 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
         ),
     ];
     ratios.extend(network_ratios);
+    ratios.extend(limits_ratios);
     report(&target, &rows, &ratios, reps)
+}
+
+/// A test with all four limits (`pids`, `memory`, `disk`, `cpu`) against the same test
+/// without them, both the full set, measured interleaved so that a busy moment of the
+/// machine falls on both. Returns the ratio rows.
+fn limits_rows<'a>(
+    exe: &dyn Fn(&str) -> Result<&'a PathBuf, String>,
+    threads: &[usize],
+    reps: usize,
+    note: &mut dyn FnMut(String, String),
+) -> Result<Vec<(&'static str, f64)>, String> {
+    let (without, with) = (exe("mode_full")?, exe("mode_full_limits")?);
+    let mut ratios = Vec::new();
+    for &t in threads {
+        let (mut plain, mut bare, mut limited) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..reps {
+            plain.push(wall_ms(Command::new(exe("plain")?).args(test_args(t)))?);
+            bare.push(wall_ms(Command::new(without).args(test_args(t)))?);
+            limited.push(wall_ms(Command::new(with).args(test_args(t)))?);
+        }
+        let baseline = median_of(&mut plain);
+        let bare = (median_of(&mut bare) - baseline) / N;
+        let limited = (median_of(&mut limited) - baseline) / N;
+        note(
+            format!("nstest, full, {t} thread(s), no limits: ms per test"),
+            fmt(bare),
+        );
+        note(
+            format!("nstest, full, {t} thread(s), all four limits: ms per test"),
+            fmt(limited),
+        );
+        ratios.push((
+            if t == 1 {
+                "all four limits / none, full set, 1 thread (target <= 1.05)"
+            } else {
+                "all four limits / none, full set, N threads (target <= 1.05)"
+            },
+            limited / bare,
+        ));
+    }
+    Ok(ratios)
 }
 
 /// Prints the ratios, then writes the rows and the ratios to `target/bench/bench.md`.

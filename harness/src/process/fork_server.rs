@@ -59,6 +59,7 @@ pub(crate) fn start() -> Result<(OwnedFd, OwnedFd, Pid)> {
     // Read here, while this is still the runner, so that no fork has to.
     coverage::prepare();
     crate::sandbox::prepare(coverage::profile_dirs());
+    crate::sandbox::limits::run_pids().map_err(|message| Error::Environment { message })?;
     match sys::fork().map_err(|source| Error::Fork {
         what: "fork server",
         source,
@@ -155,6 +156,7 @@ fn prepare_server(runner: Pid) -> nix::Result<SignalFd> {
         sys::exit_now(1);
     }
     prctl::set_child_subreaper(true)?;
+    crate::sandbox::leaf::open_run();
     let mut mask = SigSet::empty();
     for signal in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT] {
         mask.add(signal);
@@ -218,7 +220,11 @@ fn reap(slots: &mut Slots) {
             Ok(WaitStatus::StillAlive) | Err(_) => break,
             Ok(status) => {
                 let Some(pid) = status.pid() else { continue };
-                let clean = slots.live.remove(&pid) && matches!(status, WaitStatus::Exited(_, 0));
+                let slot = slots.live.remove(&pid);
+                if slot {
+                    crate::sandbox::leaf::slot_ended(pid.as_raw().unsigned_abs());
+                }
+                let clean = slot && matches!(status, WaitStatus::Exited(_, 0));
                 look_for_strays |= !clean;
             }
         }
@@ -249,6 +255,7 @@ fn shut_down(slots: &Slots) -> ! {
     loop {
         let _ = kill_strays(&none);
         if sys::retry_on_eintr(|| waitpid(None::<Pid>, None)).is_err() {
+            crate::sandbox::leaf::close_run();
             sys::exit_now(0);
         }
     }

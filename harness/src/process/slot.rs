@@ -41,9 +41,10 @@ use super::{
 use crate::error::{Error, Result};
 use crate::registry::Test;
 use crate::sandbox;
+use crate::sandbox::leaf::SlotLeaf;
 use crate::sys;
 use crate::wire::request::{self, Request};
-use crate::wire::{EXIT_FRAME_LEN, ExitFrame, Termination};
+use crate::wire::{EXIT_FRAME_LEN, ExitFrame, LimitsHit, Termination};
 
 /// A slot's first message on its socket: its pid, little-endian. Sent once it runs, which
 /// for a replacement slot is once the processes its predecessor left are gone.
@@ -54,6 +55,7 @@ pub(super) fn serve(socket: OwnedFd) -> ! {
     if prepare(&socket).is_err() {
         sys::exit_now(1);
     }
+    let mut leaf = SlotLeaf::join();
     let mut cmsg_buffer = nix::cmsg_space!([RawFd; Request::MAX_FDS]);
     loop {
         let Some((request, fds)) = request::receive(&socket, &mut cmsg_buffer) else {
@@ -69,7 +71,7 @@ pub(super) fn serve(socket: OwnedFd) -> ! {
         };
         if let Some(channels) = Channels::from_request(fds) {
             let timeout = timeout_secs.map(|secs| Duration::from_secs(secs.into()));
-            run(sys::static_at(test), timeout, channels, &socket);
+            run(sys::static_at(test), timeout, channels, &socket, &mut leaf);
         }
     }
 }
@@ -93,13 +95,25 @@ fn prepare(socket: &OwnedFd) -> Result<()> {
 
 /// Runs one test in a fresh sandbox and writes its exit frame once every process of it is
 /// gone. The slot runs one test at a time, so all its children belong to this test.
-fn run(test: &'static Test, timeout: Option<Duration>, channels: Channels, socket: &OwnedFd) {
+fn run(
+    test: &'static Test,
+    timeout: Option<Duration>,
+    channels: Channels,
+    socket: &OwnedFd,
+    leaf: &mut SlotLeaf,
+) {
     let Channels {
         report,
         exit,
         output,
     } = channels;
-    let started = if test.plan.pid {
+    let started = if let Err(error) = leaf.set_for(&test.plan) {
+        Err(StartFailed {
+            error,
+            report,
+            exit,
+        })
+    } else if test.plan.pid {
         start_init(test, socket, report, exit, output)
     } else {
         start_test_process(test, socket, report, exit, output)
@@ -109,7 +123,7 @@ fn run(test: &'static Test, timeout: Option<Duration>, channels: Channels, socke
             child,
             frame_from_init,
             exit,
-        }) => finish(timeout, child, frame_from_init, &exit),
+        }) => finish(test, timeout, child, frame_from_init, &exit, leaf),
         Err(StartFailed {
             error,
             report,
@@ -122,6 +136,7 @@ fn run(test: &'static Test, timeout: Option<Duration>, channels: Channels, socke
             let frame = ExitFrame {
                 test: Termination::Exited(0),
                 leaked: 0,
+                limits: LimitsHit::default(),
             };
             let _ = write_all(&exit, &frame.encode());
         }
@@ -230,7 +245,14 @@ fn start_init(
 /// Waits for the test side `child` to end, killing it at the test's timeout, makes sure
 /// nothing it started is left, and writes the exit frame. The slot is the parent of
 /// `child` and a subreaper, so the test's orphans are its children too.
-fn finish(timeout: Option<Duration>, child: Pid, frame_from_init: Option<OwnedFd>, exit: &OwnedFd) {
+fn finish(
+    test: &'static Test,
+    timeout: Option<Duration>,
+    child: Pid,
+    frame_from_init: Option<OwnedFd>,
+    exit: &OwnedFd,
+    leaf: &mut SlotLeaf,
+) {
     let deadline = timeout.map(|after| Instant::now() + after);
     let Some(end) = reap::reap_until_deadline(child, deadline) else {
         // Timed out. Killing the test process (or init, which takes the whole PID
@@ -241,6 +263,7 @@ fn finish(timeout: Option<Duration>, child: Pid, frame_from_init: Option<OwnedFd
         let frame = ExitFrame {
             test: Termination::TimedOut,
             leaked,
+            limits: leaf.hits(&test.plan),
         };
         let _ = write_all(exit, &frame.encode());
         return;
@@ -254,12 +277,18 @@ fn finish(timeout: Option<Duration>, child: Pid, frame_from_init: Option<OwnedFd
         Some(reader) => read_frame(&reader).unwrap_or(ExitFrame {
             test: end,
             leaked: 0,
+            limits: LimitsHit::default(),
         }),
         // Without one, leftovers were re-parented to this subreaper: kill and reap them.
         None => ExitFrame {
             test: end,
             leaked: reap::kill_and_reap_leftovers(kill_children),
+            limits: LimitsHit::default(),
         },
+    };
+    let frame = ExitFrame {
+        limits: leaf.hits(&test.plan),
+        ..frame
     };
     let _ = write_all(exit, &frame.encode());
 }

@@ -71,6 +71,11 @@ pub(super) fn run(
         if build_sandbox {
             sandbox::enter(&test.plan)?;
         }
+        sandbox::limits::apply_in_test_process(
+            &test.plan,
+            sandbox::leaf::enforced(),
+            !build_sandbox,
+        )?;
         if let Some(output) = output {
             let dup_error = |call| move |source| Error::Sys { call, source };
             nix::unistd::dup2_stdout(output.as_fd()).map_err(dup_error("dup2(output, 1)"))?;
@@ -100,7 +105,10 @@ pub(super) fn run(
         Ok(Err(debug)) => {
             // What libtest's `Termination` impl for `Result` prints.
             eprintln!("Error: {debug}");
-            Report::ReturnedErr { debug }
+            Report::ReturnedErr {
+                debug,
+                at_pids_limit: sandbox::limits::at_pids_limit(),
+            }
         }
         Err(payload) => Report::Panicked {
             message: panic_message(payload.as_ref()),
@@ -108,6 +116,7 @@ pub(super) fn run(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take(),
+            at_pids_limit: sandbox::limits::at_pids_limit(),
         },
     };
     let _ = std::io::stdout().flush();

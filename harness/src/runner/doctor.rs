@@ -6,6 +6,7 @@
 use super::diagnosis::HostFacts;
 use super::probe::{self, Kind};
 use super::session::{Session, Settings};
+use crate::sandbox::leaf::Controller;
 
 /// Prints the host report; returns whether every namespace kind works. Must be called
 /// while the process is single-threaded (it starts a fork server).
@@ -88,6 +89,7 @@ pub fn doctor() -> bool {
             None => println!("  {:<34} ok", kind.name()),
         }
     }
+    print_limits(facts.root);
     if missing.is_empty() {
         println!("\nEverything works: nstest tests can run here, as this user.");
         true
@@ -99,6 +101,56 @@ pub fn doctor() -> bool {
             if missing.len() == 1 { "it" } else { "them" }
         );
         false
+    }
+}
+
+/// Which mechanism enforces each limit here, and what it counts (docs/src/limits.md).
+fn print_limits(root: bool) {
+    let own = crate::sandbox::leaf::own();
+    let cgroup = |controller| {
+        own.iter()
+            .find(|h| h.controller == controller)
+            .map(|h| h.dir.clone())
+    };
+    let default = match crate::sandbox::limits::run_pids() {
+        Ok(n) => format!("{n} tasks"),
+        Err(why) => why,
+    };
+    println!("\n  limits on a test's resources (default process limit: {default}, NSTEST_PIDS)");
+    let pids = match cgroup(Controller::Pids) {
+        Some(dir) => format!(
+            "cgroup v1 pids.max, a leaf per slot under {dir}: every task of the test's \
+             tree, threads included"
+        ),
+        None if root => "NOT ENFORCED: the kernel exempts root from RLIMIT_NPROC, and no \
+             pids cgroup can be made here (see docs/src/limits.md)"
+            .to_owned(),
+        None => "RLIMIT_NPROC in the test's own user namespace (Linux 5.14+): the test's \
+             tasks, threads included"
+            .to_owned(),
+    };
+    let memory = match cgroup(Controller::Memory) {
+        Some(dir) => format!(
+            "cgroup v1 memory.limit_in_bytes, a leaf per slot under {dir}: memory the \
+             tree uses, page cache and tmpfs included; OOM kill at the limit"
+        ),
+        None => "RLIMIT_DATA per process: private writable memory as reserved (not as \
+             touched), beyond what the process held at its start; no page cache"
+            .to_owned(),
+    };
+    for (name, how) in [
+        ("pids", pids),
+        ("memory", memory),
+        (
+            "disk",
+            "tmpfs size= on each of /tmp, /var/tmp, /dev/shm, CARGO_TARGET_TMPDIR".to_owned(),
+        ),
+        (
+            "cpu",
+            "RLIMIT_CPU per process: SIGXCPU at the limit, SIGKILL a second later".to_owned(),
+        ),
+    ] {
+        println!("  {name:<34} {how}");
     }
 }
 

@@ -23,6 +23,7 @@ mod diagnosis;
 pub(crate) mod doctor;
 pub mod guard;
 pub mod libtest;
+mod limit;
 mod outcome;
 mod probe;
 mod report;

@@ -54,6 +54,23 @@ pub(crate) enum Outcome {
     Skipped { kind: &'static str },
     /// Not run: the runner could not start it (a pipe or the fork server failed).
     NotStarted { error: String },
+    /// It failed at one of its resource limits, which the kernel enforced.
+    LimitReached {
+        limit: Limit,
+        /// What the kernel refused or did, where known (std's allocation failure line).
+        what_failed: Option<String>,
+    },
+}
+
+/// A resource limit of a test, with its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Limit {
+    /// Tasks.
+    Pids(u32),
+    /// Bytes.
+    Memory(u64),
+    /// Seconds of CPU time.
+    Cpu(u64),
 }
 
 /// Decides the outcome from the decoded report (if any bytes came), the exit frame (if a
@@ -92,13 +109,15 @@ pub(crate) fn classify(
             Some(end) => Outcome::DiedAfterReport { end },
             None => Outcome::Vanished,
         },
-        Some(Ok(Report::Panicked { message, location })) => match should_panic {
+        Some(Ok(Report::Panicked {
+            message, location, ..
+        })) => match should_panic {
             ShouldPanic::Yes => Outcome::Passed,
             ShouldPanic::WithMessage(expected) if message.contains(expected) => Outcome::Passed,
             ShouldPanic::WithMessage(expected) => Outcome::WrongPanic { message, expected },
             ShouldPanic::No => Outcome::Panicked { message, location },
         },
-        Some(Ok(Report::ReturnedErr { debug })) => Outcome::ReturnedErr { debug },
+        Some(Ok(Report::ReturnedErr { debug, .. })) => Outcome::ReturnedErr { debug },
         None => match end {
             Some(Termination::Signaled {
                 signal,
@@ -121,6 +140,7 @@ mod tests {
         Some(ExitFrame {
             test: Termination::Exited(code),
             leaked: 0,
+            limits: Default::default(),
         })
     }
 
@@ -128,6 +148,7 @@ mod tests {
         Some(Ok(Report::Panicked {
             message: message.into(),
             location: Some("src/a.rs:1:2".into()),
+            at_pids_limit: false,
         }))
     }
 
@@ -207,6 +228,7 @@ mod tests {
                 core_dumped: false,
             },
             leaked: 0,
+            limits: Default::default(),
         });
         assert_eq!(
             classify(None, crash, ShouldPanic::No, 9, Source::NONE),
@@ -235,6 +257,7 @@ mod tests {
         let timed_out = Some(ExitFrame {
             test: Termination::TimedOut,
             leaked: 2,
+            limits: Default::default(),
         });
         assert_eq!(
             classify(None, timed_out, ShouldPanic::No, 9, Source::NONE),

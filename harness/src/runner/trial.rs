@@ -9,6 +9,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::capture::{Captured, KEEP_EACH};
 use super::client::{ForkServer, TestPipes};
+use super::limit::{self, Evidence};
 use super::outcome::{self, Outcome};
 use crate::error::{Error, Result};
 use crate::registry::Test;
@@ -57,6 +58,10 @@ pub(crate) fn run_sandboxed(
 
     let report = (!collected.report.is_empty()).then(|| Report::decode(&collected.report));
     let exit = ExitFrame::decode(&collected.exit).ok();
+    let evidence = Evidence::read(
+        report.as_ref().and_then(|r| r.as_ref().ok()),
+        exit.map(|frame| frame.limits).unwrap_or_default(),
+    );
     let outcome = outcome::classify(
         report,
         exit,
@@ -64,9 +69,11 @@ pub(crate) fn run_sandboxed(
         timeout_secs.unwrap_or(0),
         test.source,
     );
+    let output = collected.output.into_text();
+    let outcome = limit::attribute(outcome, evidence, &test.plan, &output);
     Ok(Sandboxed {
         outcome,
-        output: collected.output.into_text(),
+        output,
         leaked: exit.map_or(0, |frame| frame.leaked),
     })
 }

@@ -18,6 +18,10 @@
 #[cfg(target_os = "linux")]
 pub(crate) mod cgroup;
 #[cfg(target_os = "linux")]
+pub(crate) mod leaf;
+#[cfg(target_os = "linux")]
+pub(crate) mod limits;
+#[cfg(target_os = "linux")]
 pub(crate) mod mount;
 #[cfg(target_os = "linux")]
 pub(crate) mod net;
@@ -55,6 +59,8 @@ pub(crate) fn prepare(profile_dirs: &[std::path::PathBuf]) {
     mount::prepare(profile_dirs);
     #[cfg(nstest_wall)]
     wall::prepare();
+    limits::prepare();
+    leaf::prepare();
 }
 
 /// The flags of the first `unshare(2)` of `plan` (or, with a PID namespace, of the

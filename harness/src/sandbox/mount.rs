@@ -156,11 +156,11 @@ pub(crate) fn build_read_only_view(plan: &Plan) -> Result<()> {
     make_host_read_only()?;
     keep_proc_writable()?;
     for dir in &host.fresh {
-        mount_fresh_tmpfs(dir)?;
+        mount_fresh_tmpfs(dir, plan.limits.disk)?;
     }
     bind_back(held, host)?;
     if let Some(dir) = plan.target_tmpdir.filter(|dir| Path::new(dir).is_dir()) {
-        mount_fresh_tmpfs(dir)?;
+        mount_fresh_tmpfs(dir, plan.limits.disk)?;
     }
     Ok(())
 }
@@ -193,18 +193,27 @@ fn keep_proc_writable() -> Result<()> {
 /// Mounts an empty tmpfs on `target` (world-writable and sticky, as `/tmp` must be). tmpfs
 /// may be mounted by root of a user namespace (`FS_USERNS_MOUNT`), on a read-only mount
 /// point too, and the new mount is writable; `nosuid,nodev` are the flags such a mount
-/// gets anyway.
+/// gets anyway. With `size` (the test's `disk`), writes beyond it fail with ENOSPC
+/// (tmpfs(5)): each such tmpfs holds at most that much, in the host's memory.
 ///
 /// # Errors
 ///
 /// `mount(2)`'s errno.
-pub(crate) fn mount_fresh_tmpfs(target: &'static str) -> Result<()> {
+pub(crate) fn mount_fresh_tmpfs(target: &'static str, size: Option<u64>) -> Result<()> {
+    let sized;
+    let data = match size {
+        Some(bytes) => {
+            sized = format!("mode=1777,size={bytes}");
+            sized.as_str()
+        }
+        None => "mode=1777",
+    };
     mount(
         Some("tmpfs"),
         target,
         Some("tmpfs"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some("mode=1777"),
+        Some(data),
     )
     .map_err(|source| Error::Mount {
         step: Step::MountTmp,
@@ -212,7 +221,11 @@ pub(crate) fn mount_fresh_tmpfs(target: &'static str) -> Result<()> {
         target,
         fstype: "tmpfs",
         flags: "MS_NOSUID|MS_NODEV",
-        data: "mode=1777",
+        data: if size.is_some() {
+            "mode=1777,size=<disk>"
+        } else {
+            "mode=1777"
+        },
         source,
     })
 }

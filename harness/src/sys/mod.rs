@@ -36,6 +36,7 @@ use nix::errno::Errno;
 mod clock;
 #[cfg(nstest_wall)]
 pub(crate) use clock::*;
+pub(crate) mod limits;
 pub(crate) mod mount;
 pub(crate) mod net;
 pub(crate) mod process;

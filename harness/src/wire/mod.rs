@@ -25,7 +25,7 @@ pub(crate) mod exit_frame;
 pub(crate) mod report;
 pub(crate) mod request;
 
-pub(crate) use exit_frame::{EXIT_FRAME_LEN, ExitFrame, Termination};
+pub(crate) use exit_frame::{EXIT_FRAME_LEN, ExitFrame, LimitsHit, Termination};
 pub(crate) use report::{MAX_REPORT_LEN, REPORT_HEADER_LEN, Report};
 
 /// Bumped whenever the encoding of a [`Report`] or an [`ExitFrame`] changes.

@@ -21,11 +21,16 @@ pub enum Report {
         message: String,
         /// `file:line:column` of the panic, when the panic hook saw one.
         location: Option<String>,
+        /// The kernel refused the test process one more task when it reported: it stood at
+        /// its process limit.
+        at_pids_limit: bool,
     },
     /// The test function returned `Err(e)`; this is `format!("{e:?}")`.
     ReturnedErr {
         /// The `Debug` text of the error.
         debug: String,
+        /// As for [`Report::Panicked`].
+        at_pids_limit: bool,
     },
     /// Building the sandbox failed before the test function ran.
     SetupFailed {
@@ -69,7 +74,11 @@ impl Report {
         let mut payload = Vec::new();
         match self {
             Report::Passed => payload.push(TAG_PASSED),
-            Report::Panicked { message, location } => {
+            Report::Panicked {
+                message,
+                location,
+                at_pids_limit,
+            } => {
                 payload.push(TAG_PANICKED);
                 put_str(&mut payload, message, budget);
                 match location {
@@ -79,10 +88,15 @@ impl Report {
                     }
                     None => payload.push(0),
                 }
+                payload.push(u8::from(*at_pids_limit));
             }
-            Report::ReturnedErr { debug } => {
+            Report::ReturnedErr {
+                debug,
+                at_pids_limit,
+            } => {
                 payload.push(TAG_RETURNED_ERR);
                 put_str(&mut payload, debug, budget);
+                payload.push(u8::from(*at_pids_limit));
             }
             Report::SetupFailed {
                 step,
@@ -134,10 +148,16 @@ impl Report {
                     1 => Some(reader.string()?),
                     other => return Err(ProtocolError::UnknownTag(other)),
                 };
-                Report::Panicked { message, location }
+                let at_pids_limit = reader.flag()?;
+                Report::Panicked {
+                    message,
+                    location,
+                    at_pids_limit,
+                }
             }
             TAG_RETURNED_ERR => Report::ReturnedErr {
                 debug: reader.string()?,
+                at_pids_limit: reader.flag()?,
             },
             TAG_SETUP_FAILED => {
                 let tag = reader.u8()?;
@@ -190,6 +210,14 @@ impl Reader<'_> {
         Ok(self.take(1)?[0])
     }
 
+    fn flag(&mut self) -> Result<bool, ProtocolError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(ProtocolError::UnknownTag(other)),
+        }
+    }
+
     fn array<const N: usize>(&mut self) -> Result<[u8; N], ProtocolError> {
         Ok(self.take(N)?.try_into().expect("take returned N bytes"))
     }
@@ -217,13 +245,16 @@ mod tests {
             Report::Panicked {
                 message: "boom ünïcode".into(),
                 location: Some("src/lib.rs:3:5".into()),
+                at_pids_limit: false,
             },
             Report::Panicked {
                 message: String::new(),
                 location: None,
+                at_pids_limit: true,
             },
             Report::ReturnedErr {
                 debug: "Custom { kind: Other }".into(),
+                at_pids_limit: true,
             },
             Report::SetupFailed {
                 step: Step::WriteUidMap,
@@ -262,6 +293,7 @@ mod tests {
         let encoded = Report::Panicked {
             message,
             location: None,
+            at_pids_limit: false,
         }
         .encode();
         assert!(encoded.len() <= REPORT_HEADER_LEN + MAX_REPORT_LEN);

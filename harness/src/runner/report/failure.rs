@@ -14,7 +14,8 @@ use super::{Record, Verdict};
 use crate::duration;
 use crate::runner::cli::TimeOptions;
 use crate::runner::diagnosis::{self, HostFacts};
-use crate::runner::outcome::Outcome;
+use crate::runner::outcome::{Limit, Outcome};
+use crate::sandbox::limits;
 use crate::wire::Termination;
 
 /// What a finished test looks like in the report; `facts` word a sandbox that could not
@@ -140,6 +141,9 @@ fn note(outcome: &Outcome, facts: &HostFacts) -> Option<String> {
              diagnosis printed before the tests ran)"
         ),
         Outcome::NotStarted { error } => format!("nstest: {error}"),
+        Outcome::LimitReached { limit, what_failed } => {
+            limit_reached(*limit, what_failed.as_deref())
+        }
         Outcome::Passed
         | Outcome::Skipped { .. }
         | Outcome::DidNotPanic { .. }
@@ -173,6 +177,27 @@ fn describe_end(end: Termination) -> String {
     }
 }
 
+/// `nstest: memory limit (64 MiB) reached: ...`: the limit, its value as the test wrote
+/// it, and what the kernel did.
+fn limit_reached(limit: Limit, what_failed: Option<&str>) -> String {
+    match limit {
+        Limit::Pids(tasks) => format!(
+            "nstest: pids limit ({tasks}) reached: the kernel refused the test a new process \
+             or thread (EAGAIN)"
+        ),
+        Limit::Memory(bytes) => format!(
+            "nstest: memory limit ({}) reached: {}",
+            limits::format_size(bytes),
+            what_failed.unwrap_or("the kernel stopped the test")
+        ),
+        Limit::Cpu(secs) => format!(
+            "nstest: cpu time limit ({}) reached: the kernel ended the test process with \
+             SIGXCPU",
+            duration::format_seconds(secs)
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +226,37 @@ mod tests {
             failed_text(&Outcome::TimedOut { after_secs: 90 }, "partial output"),
             "partial output\nnstest: timed out after 1m30s; the test and every process it \
              started were killed\n"
+        );
+    }
+
+    #[test]
+    fn a_limit_reached_is_named_with_its_value() {
+        let reached = |limit, what: Option<&str>| {
+            failed_text(
+                &Outcome::LimitReached {
+                    limit,
+                    what_failed: what.map(str::to_owned),
+                },
+                "",
+            )
+        };
+        assert_eq!(
+            reached(Limit::Pids(32), None),
+            "nstest: pids limit (32) reached: the kernel refused the test a new process or \
+             thread (EAGAIN)\n"
+        );
+        assert_eq!(
+            reached(
+                Limit::Memory(64 << 20),
+                Some("memory allocation of 1073741824 bytes failed")
+            ),
+            "nstest: memory limit (64 MiB) reached: memory allocation of 1073741824 bytes \
+             failed\n"
+        );
+        assert_eq!(
+            reached(Limit::Cpu(1), None),
+            "nstest: cpu time limit (1s) reached: the kernel ended the test process with \
+             SIGXCPU\n"
         );
     }
 
