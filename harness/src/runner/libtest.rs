@@ -64,6 +64,7 @@ pub fn start() {
         if listing_only() {
             return Err("the test binary was started to list its tests".into());
         }
+        super::tracer::refuse_tarpaulin_without_follow_exec();
         registry::read_default_timeout()?;
         let skip_unsupported = read_unsupported()?;
         let probes = probe::probe_tests(probe::everything());

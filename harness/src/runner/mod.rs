@@ -24,6 +24,7 @@ mod probe;
 mod report;
 mod run;
 mod select;
+mod tracer;
 mod trial;
 
 /// Runs every registered test and exits like libtest: 0 if all passed, 101 otherwise.
@@ -65,6 +66,9 @@ pub fn run_main_then(in_runner: fn()) -> ! {
     // only on a host that lacks it). `--list` (which nextest runs for every binary)
     // starts no process at all.
     let probes = probe::probe_tests(Plan::union(tests.iter().map(|test| &test.plan)));
+    if !options.list {
+        tracer::refuse_tarpaulin_without_follow_exec();
+    }
     let server = (!options.list).then(|| {
         ForkServer::start().unwrap_or_else(|error| fail(&format!("nstest: cannot start: {error}")))
     });
