@@ -183,6 +183,15 @@ pub enum Error {
         #[source]
         source: Errno,
     },
+    /// Letting `lo` carry multicast (`sandbox::net`), a netlink request.
+    #[error("netlink {request}: {}", describe(*.source))]
+    LoopbackMulticast {
+        /// The request, or `socket`, `sendto`, `recv` of the netlink socket.
+        request: &'static str,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
     /// `sethostname(2)`.
     #[error("sethostname({name:?}): {}", describe(*.source))]
     SetHostname {
@@ -261,7 +270,9 @@ impl Error {
             Error::Writable { .. } => Step::OpenWritable,
             Error::MountPoint { .. } => Step::BindHostPath,
             Error::ChangeDirectory { .. } => Step::Other,
-            Error::BringLoopbackUp { .. } => Step::BringLoopbackUp,
+            Error::BringLoopbackUp { .. } | Error::LoopbackMulticast { .. } => {
+                Step::BringLoopbackUp
+            }
             Error::SetHostname { .. } => Step::SetHostname,
             Error::Fork { .. } => Step::Fork,
             Error::Sys { .. }
@@ -284,6 +295,7 @@ impl Error {
             | Error::MountPoint { source, .. }
             | Error::ChangeDirectory { source, .. }
             | Error::BringLoopbackUp { source, .. }
+            | Error::LoopbackMulticast { source, .. }
             | Error::SetHostname { source, .. }
             | Error::Fork { source, .. }
             | Error::Sys { source, .. }

@@ -33,7 +33,8 @@
 //! `--ignored`, `--list`, `--nocapture`, `--format json`, ...) and prints libtest's
 //! output, so IDEs and `cargo nextest` run these tests as any others.
 //!
-//! [`ns_test`] lists the options. The README covers how it works, and what to do on
+//! [`ns_test`] lists the options. The book in the repository's `docs/` (the README links
+//! every page) covers files, networks, output, coverage, how it works and what to do on
 //! hosts that block user namespaces (`cargo xtask doctor` in the repository says what
 //! this one allows). On targets other than Linux the crate builds, and each test fails
 //! saying that it needs Linux namespaces.

@@ -3,7 +3,8 @@
 //! which one its crate is built with (cargo passes `--cfg test` to `harness = false`
 //! targets too; only libtest's harness gets rustc's `--test`):
 //!
-//! - the function as written (minus its test attributes), renamed `__nstest_<name>`;
+//! - the function as written (minus its test attributes), renamed `__nstest_<name>`
+//!   (the panic printer in the test process shows its frames under the test's own name);
 //! - a registration naming it, submitted to `inventory` for `nstest::main!()` to find,
 //!   and a constructor arming the silent-skip guard (a binary that holds `#[ns_test]`s but
 //!   never starts nstest's runner fails at exit, naming them);
@@ -152,11 +153,13 @@ fn test_value(test: &TestFn, config: &Config, harness: Harness) -> TokenStream {
                 column: #column,
                 end_column: #column + #name_len,
             },
+            // Named for the panic printer, which shows this frame as libtest shows the
+            // closure it calls a test through: `NAME::{{closure}}`.
             run: {
-                fn run() -> ::core::result::Result<(), ::std::string::String> {
+                fn __nstest_call() -> ::core::result::Result<(), ::std::string::String> {
                     #call
                 }
-                run
+                __nstest_call
             },
             plan: #plan,
             timeout_secs: #timeout,

@@ -145,6 +145,28 @@ fn every_outcome_and_its_output_reach_libtest() {
 }
 
 #[test]
+fn a_backtrace_names_the_tests_own_function_as_libtest_does() {
+    let r = run(
+        &binaries().0,
+        &["--include-ignored", "--exact", "tests::fails_with_output"],
+        &[("RUST_BACKTRACE", "1".to_owned())],
+    );
+    assert_eq!(r.code, Some(101), "{}", r.dump());
+    let failed = r.failure("tests::fails_with_output");
+    let frames = failed
+        .split_once("stack backtrace:\n")
+        .unwrap_or_else(|| panic!("no backtrace in:\n{failed}"))
+        .1;
+    for frame in [
+        ": libtest_fixture::tests::fails_with_output\n",
+        ": libtest_fixture::tests::fails_with_output::{{closure}}\n",
+    ] {
+        assert!(frames.contains(frame), "{frame:?} missing:\n{failed}");
+    }
+    assert!(!frames.contains("__nstest"), "{failed}");
+}
+
+#[test]
 fn ignored_tests_and_their_reasons_are_libtests() {
     let r = unit_tests(&[]);
     assert_eq!(r.code, Some(0), "{}", r.dump());
@@ -283,6 +305,26 @@ fn cargo_test_and_cargo_nextest_run_them() {
             "PASS",
             "libtest-fixture::integration integration_wall_clock",
         ),
+        (
+            "PASS",
+            "libtest-fixture::loopback multicast_v4_joined_on_the_default_interface",
+        ),
+        (
+            "PASS",
+            "libtest-fixture::loopback multicast_v6_joined_on_the_default_interface",
+        ),
+        (
+            "PASS",
+            "libtest-fixture::loopback a_group_nobody_joined_is_not_received",
+        ),
+        (
+            "PASS",
+            "libtest-fixture::loopback broadcast_to_the_loopback_network_arrives",
+        ),
+        (
+            "PASS",
+            "libtest-fixture::loopback localhost_resolves_and_every_loopback_address_answers",
+        ),
         ("FAIL", "libtest-fixture tests::fails_with_output"),
         ("FAIL", "libtest-fixture tests::times_out"),
         ("FAIL", "libtest-fixture::limits libtest_pids_bomb"),
@@ -299,7 +341,7 @@ fn cargo_test_and_cargo_nextest_run_them() {
         );
     }
     assert!(
-        r.stderr.contains("18 tests run: 12 passed, 6 failed"),
+        r.stderr.contains("23 tests run: 17 passed, 6 failed"),
         "{}",
         r.dump()
     );

@@ -44,6 +44,9 @@ pub(crate) fn install_panic_hook() {
         if let Some(location) = info.location() {
             *PANIC_LOCATION.lock().unwrap_or_else(|e| e.into_inner()) = Some(location.to_string());
         }
+        // Text printed without a newline is still in stdout's buffer; libtest's capture
+        // holds it before the panic message, so it goes out first here too.
+        let _ = std::io::stdout().flush();
         // The main thread's id is the process id (gettid(2)). Asking std instead would
         // register a thread-local destructor in every test process.
         if nix::unistd::gettid() == nix::unistd::getpid() {
@@ -103,7 +106,9 @@ pub(super) fn run(
     let result = match outcome {
         Ok(Ok(())) => Report::Passed,
         Ok(Err(debug)) => {
-            // What libtest's `Termination` impl for `Result` prints.
+            // What libtest's `Termination` impl for `Result` prints, after what the test
+            // printed without a newline (still in stdout's buffer).
+            let _ = std::io::stdout().flush();
             eprintln!("Error: {debug}");
             Report::ReturnedErr {
                 debug,

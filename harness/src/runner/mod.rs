@@ -30,6 +30,7 @@ mod report;
 mod run;
 mod select;
 mod session;
+mod tracer;
 mod trial;
 
 /// Runs every registered test and exits like libtest: 0 if all passed, 101 otherwise.

@@ -93,6 +93,9 @@ impl Session {
     ///
     /// Why the fork server could not start.
     pub(crate) fn start(settings: Settings, probe_needs: Plan) -> Result<Session> {
+        // Under tarpaulin's ptrace engine without --follow-exec the forked sandboxes would
+        // hang or crash: this stops the run at once, with the fix, before the first fork.
+        super::tracer::refuse_tarpaulin_without_follow_exec();
         let probes = probe::probe_tests(probe_needs);
         let server = ForkServer::start()?;
         Ok(Session {

@@ -10,7 +10,8 @@ use nix::errno::Errno;
 
 /// Brings the interface `lo` of the caller's network namespace up with the
 /// `SIOCGIFFLAGS`/`SIOCSIFFLAGS` ioctls on an `AF_INET` datagram socket; the kernel then
-/// assigns 127.0.0.1/8 and ::1 itself. See netdevice(7):
+/// assigns 127.0.0.1/8 and ::1 itself. `IFF_MULTICAST` too, in the same call, as a host's
+/// default interface has it (`sandbox::net` adds the multicast routes). See netdevice(7):
 /// <https://man7.org/linux/man-pages/man7/netdevice.7.html>.
 ///
 /// # Errors
@@ -37,7 +38,8 @@ pub(crate) fn bring_loopback_up() -> Result<(), (&'static str, Errno)> {
     }
     // SAFETY: SIOCGIFFLAGS just initialised the `ifru_flags` member of the union.
     let flags = unsafe { req.ifr_ifru.ifru_flags };
-    req.ifr_ifru.ifru_flags = flags | (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    req.ifr_ifru.ifru_flags =
+        flags | (libc::IFF_UP | libc::IFF_RUNNING | libc::IFF_MULTICAST) as libc::c_short;
     // SAFETY: as for SIOCGIFFLAGS; SIOCSIFFLAGS only reads the struct.
     if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
         return Err(("SIOCSIFFLAGS", Errno::last()));
