@@ -6,7 +6,9 @@
 //! contention (serial_test against nstest), the runner's peak memory for 10,000 tests, and
 //! `nstest::Network` (building 10 hosts, a TCP round trip between hosts against loopback).
 //! Prints a table with ratios and writes it to `target/bench/bench.md`.
-//! `NSTEST_BENCH_ONLY=network` measures only the network rows.
+//! `NSTEST_BENCH_ONLY=network` measures only the network rows, `NSTEST_BENCH_ONLY=wall`
+//! only the wall clock's (reading the clocks with and without nstest linked and `wall`
+//! set, and the per-test cost of `wall`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +44,11 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
     if std::env::var("NSTEST_BENCH_ONLY").is_ok_and(|only| only == "network") {
         println!("measuring the network rows only, {reps} runs each...");
         let ratios = network_rows(exe("network")?, reps, &mut note)?;
+        return report(&target, &rows, &ratios, reps);
+    }
+    if std::env::var("NSTEST_BENCH_ONLY").is_ok_and(|only| only == "wall") {
+        println!("measuring the wall clock rows only, {reps} runs each...");
+        let ratios = wall_rows(&exe, reps, &mut note)?;
         return report(&target, &rows, &ratios, reps);
     }
 
@@ -188,6 +195,7 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
     );
 
     let network_ratios = network_rows(exe("network")?, reps, &mut note)?;
+    let wall_ratios = wall_rows(&exe, reps, &mut note)?;
 
     let full = nstest_ms[&("full", 1)];
     let vs_floor = |mode: &'static str, t: usize| nstest_ms[&(mode, t)] / floor_ms[&(mode, t)];
@@ -260,7 +268,94 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
         ),
     ];
     ratios.extend(network_ratios);
+    ratios.extend(wall_ratios);
     report(&target, &rows, &ratios, reps)
+}
+
+/// The rows of the wall clock (`wall = "..."`), whose interposed clock functions are in
+/// every binary that links nstest:
+///
+/// - ns per `SystemTime::now()` and `Instant::now()` in a binary without nstest, and in
+///   nstest tests without and with `wall` (the best batch of each run; the median run);
+/// - ms per test of the full set with `wall`, against the full set without, each against
+///   a run of no test, one thread.
+///
+/// Returns the ratio rows: what tests without `wall` pay for its existence, and what
+/// `wall` costs a test that asks for it.
+fn wall_rows<'a>(
+    exe: &impl Fn(&str) -> Result<&'a PathBuf, String>,
+    reps: usize,
+    note: &mut impl FnMut(String, String),
+) -> Result<Vec<(&'static str, f64)>, String> {
+    let reads = |target: &str, test: &str, name: &str| -> Result<f64, String> {
+        let binary = exe(target)?;
+        median(reps, || {
+            let out = run_capture(Command::new(binary).args([
+                test,
+                "--exact",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ]))?;
+            bench_lines(&out)?
+                .into_iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, value)| value)
+                .ok_or_else(|| format!("{target} {test} printed no {name}:\n{out}"))
+        })
+    };
+    let mut ns = BTreeMap::new();
+    for (target, test, label) in [
+        ("clock_plain", "plain", "a plain #[test], nstest not linked"),
+        (
+            "clock_nstest",
+            "without_wall",
+            "an nstest test without `wall`",
+        ),
+        (
+            "clock_nstest",
+            "with_wall",
+            "an nstest test with `wall = \"+1d\"`",
+        ),
+    ] {
+        for clock in ["system_time", "instant"] {
+            let value = reads(target, test, &format!("{test}_{clock}_ns"))?;
+            ns.insert((test, clock), value);
+            let call = if clock == "system_time" {
+                "SystemTime::now()"
+            } else {
+                "Instant::now()"
+            };
+            note(format!("{call} in {label}: ns"), fmt(value));
+        }
+    }
+    let full_ms = median(reps, || per_test_vs_empty(exe("mode_full")?, "full::"))?;
+    let wall_ms = median(reps, || {
+        per_test_vs_empty(exe("mode_full_wall")?, "full_wall::")
+    })?;
+    note(
+        "nstest, full, 1 thread: ms per test (vs empty run)".into(),
+        fmt(full_ms),
+    );
+    note(
+        "nstest, full + wall, 1 thread: ms per test (vs empty run)".into(),
+        fmt(wall_ms),
+    );
+    Ok(vec![
+        (
+            "SystemTime::now(), nstest test without wall / no nstest (target ~1)",
+            ns[&("without_wall", "system_time")] / ns[&("plain", "system_time")],
+        ),
+        (
+            "Instant::now(), nstest test without wall / no nstest (target ~1)",
+            ns[&("without_wall", "instant")] / ns[&("plain", "instant")],
+        ),
+        (
+            "SystemTime::now(), with wall / without",
+            ns[&("with_wall", "system_time")] / ns[&("without_wall", "system_time")],
+        ),
+        ("full set + wall / full set, per test", wall_ms / full_ms),
+    ])
 }
 
 /// Prints the ratios, then writes the rows and the ratios to `target/bench/bench.md`.

@@ -10,7 +10,8 @@
 //! executable comes first in the dynamic linker's search order). The C library's own
 //! internal callers do not go through the symbol, which is why `time(2)`,
 //! `gettimeofday(2)` and `timespec_get(3)` are defined here too, not only
-//! `clock_gettime(2)`.
+//! `clock_gettime(2)`; `clock_nanosleep(2)` is, so that a sleep until a wall-clock instant
+//! lasts as long as it should.
 //!
 //! Shifted: `CLOCK_REALTIME`, `CLOCK_REALTIME_COARSE`, `CLOCK_REALTIME_ALARM` and
 //! `CLOCK_TAI` (the wall clock, read coarsely, as alarms read it, and with the leap
@@ -18,28 +19,35 @@
 //! boot-time and CPU-time clocks (a time namespace moves the first two), and dynamic clock
 //! ids (negative, such as a PTP device's).
 //!
-//! Only with the GNU C library and dynamic linking (`target_env = "gnu"`): there the
-//! executable's definition takes precedence over `libc.so.6`'s and `dlsym(RTLD_NEXT)`
-//! finds the real one. A static musl binary would get two definitions of one symbol.
+//! Only with the GNU C library, dynamically linked, on a 64-bit target (`cfg(nstest_wall)`,
+//! set by build.rs): there the executable's definition takes precedence over
+//! `libc.so.6`'s, and `dlsym(RTLD_NEXT)` finds the next one: the C library's, or the
+//! preload shim's in a program that a test with `wall` started, which then adds its
+//! offset. A static musl binary would get two definitions of one symbol, and a 32-bit
+//! glibc target reads the clock through `__clock_gettime64` instead.
 //!
 //! # Safety
 //!
 //! This file keeps the rules of `sys` and these:
 //!
 //! 1. The interposers have the C library's exact signatures (clock_gettime(2),
-//!    gettimeofday(2), time(2), timespec_get(3)) and its contracts: the real function is
+//!    gettimeofday(2), time(2), timespec_get(3), clock_nanosleep(2)) and its contracts: the real function is
 //!    called with the caller's arguments, and its result is changed in place only when
 //!    the call succeeded and the pointer is not null.
-//! 2. They are async-signal-safe, as the originals are: an atomic load, a call through a
-//!    pointer, integer arithmetic. They never allocate, lock or panic (arithmetic
-//!    saturates or wraps), so they may be called after `fork()` in a multithreaded
-//!    process, in a signal handler, and from within the allocator.
+//! 2. Once the real functions are known (rule 3) they are async-signal-safe, as the
+//!    originals are: an atomic load, a call through a pointer, integer arithmetic. They
+//!    never allocate, lock or panic (arithmetic saturates or wraps), so they may be called
+//!    after `fork()` in a multithreaded process, in a signal handler, and from within the
+//!    allocator.
 //! 3. The real functions are looked up with `dlsym(RTLD_NEXT, ...)` the first time each
-//!    is needed, which nstest does early in its runner, before any fork (see
-//!    [`resolve_real_clocks`]). Until one is found, the interposer makes the system call
-//!    itself (`syscall(SYS_clock_gettime)`), which gives the same answer without the
-//!    vDSO's speed. A pointer once stored is never changed, and is only ever a function
-//!    of the C library with the signature named by its type.
+//!    is needed, which nstest's runner does before it forks anything or starts a thread
+//!    (see [`resolve_real_clocks`]); in a binary that never starts nstest's runner, the
+//!    first clock read does it, as glibc's own lazy binding would. Where one is not found,
+//!    the interposer makes the system call itself (`syscall(SYS_clock_gettime)`), which
+//!    gives the same answer without the vDSO's speed. A pointer once stored is never
+//!    changed, and is only ever the next definition of that C function, with the signature
+//!    named by its type: the C library's, or the preload shim's (`shim/wall.c`) in a
+//!    program that a test with `wall` started.
 //! 4. The offset is one `AtomicI64` of nanoseconds, zero unless a test set it; it is read
 //!    with `Relaxed` ordering (a clock read orders nothing else), and written only by
 //!    `sandbox::wall` in a test process.
@@ -85,6 +93,7 @@ pub(crate) fn resolve_real_clocks() {
         &REAL_GETTIMEOFDAY,
         &REAL_TIME,
         &REAL_TIMESPEC_GET,
+        &REAL_CLOCK_NANOSLEEP,
     ] {
         real.get();
     }
@@ -120,16 +129,16 @@ impl Real {
         }
     }
 
-    /// The C library's function, or 0 while it cannot be found.
+    /// The next definition of the function (the C library's), or 0 while none is found.
     fn get(&self) -> usize {
         let known = self.address.load(Ordering::Relaxed);
         if known != 0 {
             return known;
         }
         // SAFETY: `RTLD_NEXT` asks for the next definition after the object this code is
-        // in: the executable's, so this is the C library's (rule 3); `name` is a
-        // NUL-terminated string. dlsym itself reads the clock of no one, so it cannot
-        // come back here.
+        // in, the executable: the C library's or the preload shim's, of the same C
+        // signature (rule 3); `name` is a NUL-terminated string. dlsym reads no clock, so
+        // it cannot come back here.
         let found = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr()) } as usize;
         if found != 0 {
             self.address.store(found, Ordering::Relaxed);
@@ -142,11 +151,14 @@ static REAL_CLOCK_GETTIME: Real = Real::new(c"clock_gettime");
 static REAL_GETTIMEOFDAY: Real = Real::new(c"gettimeofday");
 static REAL_TIME: Real = Real::new(c"time");
 static REAL_TIMESPEC_GET: Real = Real::new(c"timespec_get");
+static REAL_CLOCK_NANOSLEEP: Real = Real::new(c"clock_nanosleep");
 
 type ClockGettime = unsafe extern "C" fn(clockid_t, *mut timespec) -> c_int;
 type Gettimeofday = unsafe extern "C" fn(*mut timeval, *mut c_void) -> c_int;
 type Time = unsafe extern "C" fn(*mut time_t) -> time_t;
 type TimespecGet = unsafe extern "C" fn(*mut timespec, c_int) -> c_int;
+type ClockNanosleep =
+    unsafe extern "C" fn(clockid_t, c_int, *const timespec, *mut timespec) -> c_int;
 
 /// The C library's clock_gettime, or the system call where it is not found yet.
 fn real_clock_gettime(clock: clockid_t, ts: *mut timespec) -> c_int {
@@ -158,8 +170,8 @@ fn real_clock_gettime(clock: clockid_t, ts: *mut timespec) -> c_int {
             r as c_int
         }
         address => {
-            // SAFETY: the address is the C library's `clock_gettime` (rule 3), whose type
-            // is `ClockGettime`.
+            // SAFETY: the address is the next `clock_gettime` (rule 3), whose type is
+            // `ClockGettime`.
             let real: ClockGettime = unsafe { std::mem::transmute::<usize, ClockGettime>(address) };
             // SAFETY: the arguments are the caller's, passed on unchanged (rule 1).
             unsafe { real(clock, ts) }
@@ -314,6 +326,59 @@ pub unsafe extern "C" fn timespec_get(ts: *mut timespec, base: c_int) -> c_int {
         return 0;
     }
     base
+}
+
+/// clock_nanosleep(2) (<https://man7.org/linux/man-pages/man2/clock_nanosleep.2.html>): a
+/// sleep until an instant of a wall clock (`TIMER_ABSTIME`) is measured by the kernel
+/// against the true clock, so the instant, read on the shifted clock, is moved back by
+/// the offset first. Relative sleeps and other clocks pass through unchanged.
+///
+/// # Safety
+///
+/// clock_nanosleep(2)'s: `until` points to a valid `timespec`, `left` is null or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn clock_nanosleep(
+    clock: clockid_t,
+    flags: c_int,
+    until: *const timespec,
+    left: *mut timespec,
+) -> c_int {
+    let offset = OFFSET_NS.load(Ordering::Relaxed);
+    let true_until;
+    let until = if offset != 0
+        && flags & libc::TIMER_ABSTIME != 0
+        && is_wall_clock(clock)
+        && !until.is_null()
+    {
+        // SAFETY: not null, and valid by the caller's contract.
+        true_until = shifted(unsafe { *until }, offset.saturating_neg());
+        &true_until as *const timespec
+    } else {
+        until
+    };
+    match REAL_CLOCK_NANOSLEEP.get() {
+        // Without the C library's, the system call: it returns the error number as
+        // clock_nanosleep(3) does, negated in the C library's convention for `syscall`.
+        0 => {
+            // SAFETY: clock_nanosleep(2)'s arguments, the caller's or a copy on this stack
+            // that outlives the call.
+            let r = unsafe { libc::syscall(libc::SYS_clock_nanosleep, clock, flags, until, left) };
+            if r == 0 {
+                0
+            } else {
+                std::io::Error::last_os_error()
+                    .raw_os_error()
+                    .unwrap_or(libc::EINVAL)
+            }
+        }
+        address => {
+            // SAFETY: the C library's `clock_nanosleep` (rule 3).
+            let real = unsafe { std::mem::transmute::<usize, ClockNanosleep>(address) };
+            // SAFETY: the caller's arguments, or a copy of `until` on this stack that
+            // outlives the call (rule 1).
+            unsafe { real(clock, flags, until, left) }
+        }
+    }
 }
 
 #[cfg(test)]
