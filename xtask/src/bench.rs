@@ -290,18 +290,11 @@ fn wall_rows<'a>(
     let reads = |target: &str, test: &str, name: &str| -> Result<f64, String> {
         let binary = exe(target)?;
         median(reps, || {
-            let out = run_capture(Command::new(binary).args([
-                test,
-                "--exact",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ]))?;
-            bench_lines(&out)?
+            measurements(binary, test)?
                 .into_iter()
                 .find(|(n, _)| n == name)
                 .map(|(_, value)| value)
-                .ok_or_else(|| format!("{target} {test} printed no {name}:\n{out}"))
+                .ok_or_else(|| format!("{target} {test} printed no {name}"))
         })
     };
     let mut ns = BTreeMap::new();
@@ -394,20 +387,7 @@ fn network_rows(
     reps: usize,
     note: &mut impl FnMut(String, String),
 ) -> Result<Vec<(&'static str, f64)>, String> {
-    let run = |test: &str| -> Result<Vec<(String, f64)>, String> {
-        let out = run_capture(Command::new(exe).args([
-            test,
-            "--exact",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ]))?;
-        let values = bench_lines(&out)?;
-        if values.is_empty() {
-            return Err(format!("{test} printed no measurement:\n{out}"));
-        }
-        Ok(values)
-    };
+    let run = |test: &str| measurements(exe, test);
     let named = |values: &[(String, f64)], name: &str| -> Result<Vec<f64>, String> {
         let found: Vec<f64> = values
             .iter()
@@ -456,6 +436,23 @@ fn network_rows(
 }
 
 /// The `nstest-bench <name> <value>` lines of a run's output.
+/// Runs the one test `test` of `exe` on one thread, with its output shown, and returns the
+/// `nstest-bench` lines it printed (at least one).
+fn measurements(exe: &Path, test: &str) -> Result<Vec<(String, f64)>, String> {
+    let out = run_capture(Command::new(exe).args([
+        test,
+        "--exact",
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ]))?;
+    let values = bench_lines(&out)?;
+    if values.is_empty() {
+        return Err(format!("{test} printed no measurement:\n{out}"));
+    }
+    Ok(values)
+}
+
 fn bench_lines(out: &str) -> Result<Vec<(String, f64)>, String> {
     let mut values = Vec::new();
     for line in out.lines() {
