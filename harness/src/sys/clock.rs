@@ -51,9 +51,13 @@
 //! 4. The offset is one `AtomicI64` of nanoseconds, zero unless a test set it; it is read
 //!    with `Relaxed` ordering (a clock read orders nothing else), and written only by
 //!    `sandbox::wall` in a test process.
+//! 5. [`publish_env`] accesses the C library's `environ` pointer only atomically, and never
+//!    frees an environment array or string: the ones it makes are leaked, and glibc frees
+//!    only arrays it allocated itself (stdlib/setenv.c, `last_environ`), never one it did
+//!    not make.
 
-use std::ffi::{CStr, c_int, c_void};
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicUsize, Ordering};
 
 use libc::{clockid_t, time_t, timespec, timeval};
 
@@ -99,20 +103,62 @@ pub(crate) fn resolve_real_clocks() {
     }
 }
 
-/// Sets `name` to `value` in the environment, which children started later inherit, when
-/// `name` is already set. For `sandbox::wall`, which sets its variables once while the
-/// test process has one thread, and afterwards only replaces their values.
-pub(crate) fn replace_env(name: &str, value: &std::ffi::OsStr) {
-    debug_assert!(std::env::var_os(name).is_some(), "{name} was never set");
-    // SAFETY: std asks that no other thread reads or writes the environment at the same
-    // time. Other threads of the test may exist here. Readers through std (`env::var`,
-    // `Command::spawn`) wait on std's environment lock, which `set_var` holds. A reader
-    // through the C library (`getenv`) does not; for a name that is already set, glibc's
-    // `setenv` stores one pointer to a new string in place and never frees the old one
-    // (stdlib/setenv.c keeps every string it made), so such a reader sees the old value
-    // or the new, never freed memory. The array itself is only reallocated for a new
-    // name, which the caller never adds here (checked above in debug builds).
-    unsafe { std::env::set_var(name, value) }
+unsafe extern "C" {
+    /// The process's environment: a null-terminated array of `NAME=value` strings, which
+    /// `getenv(3)`, `setenv(3)` and std read and replace through this one pointer.
+    static mut environ: *mut *mut c_char;
+}
+
+/// Sets each `(name, value)` in the environment that programs started later inherit,
+/// safely while other threads run: the environment is copied into a new array with the
+/// changes, and the new array published with one atomic store of `environ`. Nothing is
+/// ever freed (a few hundred bytes per call), so a thread that read the old pointer, in
+/// `getenv` or in std's `Command::spawn`, goes on reading valid memory, and sees the
+/// environment before the change or after it, never between.
+///
+/// `std::env::set_var` cannot give this: glibc's `setenv` reallocates, and so frees, the
+/// array it made before when it adds a name, under a lock that `getenv` does not take.
+/// A `setenv` from another thread at the same moment may still lose this change, or this
+/// one its: two writers race, as they do with std's own `set_var`.
+pub(crate) fn publish_env(changes: &[(&str, &std::ffi::OsStr)]) {
+    use std::os::unix::ffi::OsStrExt;
+    // Taking the address reads nothing.
+    let address = &raw mut environ;
+    // SAFETY: `environ` is aligned and lives as long as the process; it is read and written
+    // here only atomically (rule 5).
+    let published = unsafe { AtomicPtr::from_ptr(address) };
+    let current = published.load(Ordering::Acquire);
+    let mut entries: Vec<*mut c_char> = Vec::new();
+    let mut at = current;
+    while !at.is_null() {
+        // SAFETY: `at` walks the null-terminated array `environ` points to, which is never
+        // freed while this reads it (rule 5).
+        let entry = unsafe { *at };
+        if entry.is_null() {
+            break;
+        }
+        // SAFETY: each entry is a NUL-terminated `NAME=value` string (environ(7)).
+        let text = unsafe { CStr::from_ptr(entry) }.to_bytes();
+        let changed = changes.iter().any(|(name, _)| {
+            text.len() > name.len() && text.starts_with(name.as_bytes()) && text[name.len()] == b'='
+        });
+        if !changed {
+            entries.push(entry);
+        }
+        // SAFETY: the array goes on at least up to its null terminator, not yet reached.
+        at = unsafe { at.add(1) };
+    }
+    for (name, value) in changes {
+        let mut text = Vec::with_capacity(name.len() + value.len() + 1);
+        text.extend_from_slice(name.as_bytes());
+        text.push(b'=');
+        text.extend_from_slice(value.as_bytes());
+        let text = std::ffi::CString::new(text).unwrap_or_default();
+        entries.push(text.into_raw());
+    }
+    entries.push(std::ptr::null_mut());
+    let array = Box::leak(entries.into_boxed_slice()).as_mut_ptr();
+    published.store(array, Ordering::Release);
 }
 
 /// Where a real function's address is kept once looked up: 0 until then.
