@@ -278,7 +278,7 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
 /// - ns per `SystemTime::now()` and `Instant::now()` in a binary without nstest, and in
 ///   nstest tests without and with `wall` (the best batch of each run; the median run);
 /// - ms per test of the full set with `wall`, against the full set without, each against
-///   a run of no test, one thread.
+///   a run of no test, one thread (the median run).
 ///
 /// Returns the ratio rows: what tests without `wall` pay for its existence, and what
 /// `wall` costs a test that asks for it.
@@ -287,18 +287,7 @@ fn wall_rows<'a>(
     reps: usize,
     note: &mut impl FnMut(String, String),
 ) -> Result<Vec<(&'static str, f64)>, String> {
-    let reads = |target: &str, test: &str, name: &str| -> Result<f64, String> {
-        let binary = exe(target)?;
-        median(reps, || {
-            measurements(binary, test)?
-                .into_iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, value)| value)
-                .ok_or_else(|| format!("{target} {test} printed no {name}"))
-        })
-    };
-    let mut ns = BTreeMap::new();
-    for (target, test, label) in [
+    let sides = [
         ("clock_plain", "plain", "a plain #[test], nstest not linked"),
         (
             "clock_nstest",
@@ -310,22 +299,36 @@ fn wall_rows<'a>(
             "with_wall",
             "an nstest test with `wall = \"+1d\"`",
         ),
-    ] {
-        for clock in ["system_time", "instant"] {
-            let value = reads(target, test, &format!("{test}_{clock}_ns"))?;
+    ];
+    // The sides take turns within each repetition, so that a change in the machine's load
+    // (other jobs on a shared host) falls on all of them alike.
+    let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let (mut full, mut with_wall) = (Vec::new(), Vec::new());
+    for _ in 0..reps.max(1) {
+        for (target, test, _) in sides {
+            for (name, value) in measurements(exe(target)?, test)? {
+                samples.entry(name).or_default().push(value);
+            }
+        }
+        full.push(per_test_vs_empty(exe("mode_full")?, "full::")?);
+        with_wall.push(per_test_vs_empty(exe("mode_full_wall")?, "full_wall::")?);
+    }
+    let mut ns = BTreeMap::new();
+    for (_, test, label) in sides {
+        for (clock, call) in [
+            ("system_time", "SystemTime::now()"),
+            ("instant", "Instant::now()"),
+        ] {
+            let name = format!("{test}_{clock}_ns");
+            let value = samples
+                .get_mut(&name)
+                .map(|values| median_of(values))
+                .ok_or_else(|| format!("no {name} measured"))?;
             ns.insert((test, clock), value);
-            let call = if clock == "system_time" {
-                "SystemTime::now()"
-            } else {
-                "Instant::now()"
-            };
             note(format!("{call} in {label}: ns"), fmt(value));
         }
     }
-    let full_ms = median(reps, || per_test_vs_empty(exe("mode_full")?, "full::"))?;
-    let wall_ms = median(reps, || {
-        per_test_vs_empty(exe("mode_full_wall")?, "full_wall::")
-    })?;
+    let (full_ms, wall_ms) = (median_of(&mut full), median_of(&mut with_wall));
     note(
         "nstest, full, 1 thread: ms per test (vs empty run)".into(),
         fmt(full_ms),
