@@ -40,9 +40,8 @@
 use std::time::{Duration, SystemTime};
 
 /// Moves the test's wall clock forward by `by`, at once, for every thread of the test and
-/// for the programs it starts from now on. Works in any `#[ns_test]`; in one without a
-/// `wall` option, programs it starts follow only if it has not started threads yet (give
-/// it `wall = "+0s"` otherwise).
+/// for the programs it starts from now on. Works in any `#[ns_test]`, with or without a
+/// `wall` option.
 ///
 /// ```no_run
 /// # use std::time::{Duration, SystemTime};
@@ -113,7 +112,7 @@ mod imp {
 
     /// Makes programs the test starts follow the jump, and returns the current offset.
     pub(super) fn prepare_jump() -> i64 {
-        if let Err(error) = crate::sandbox::wall::let_children_follow_if_single_threaded() {
+        if let Err(error) = crate::sandbox::wall::let_children_follow() {
             panic!(
                 "nstest::wall: could not prepare the programs this test starts to follow \
                  the clock: {error}"

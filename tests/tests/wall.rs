@@ -85,7 +85,7 @@ fn each_test_reads_its_own_wall_clock_and_the_runner_the_true_one() {
         };
         assert_eq!(outcome, expected, "{name}\n{}", o.run.dump());
     }
-    assert_eq!(outcomes.len(), 13, "{}", o.run.dump());
+    assert_eq!(outcomes.len(), 16, "{}", o.run.dump());
 
     o.read_offset("a_day_ahead", DAY);
     o.read_offset("a_month_behind", -30.0 * DAY);
@@ -94,6 +94,8 @@ fn each_test_reads_its_own_wall_clock_and_the_runner_the_true_one() {
     o.read_offset("untouched_date", 0.0);
     o.read_offset("date_started_by_the_test", DAY);
     o.read_offset("date_after_advance", 2.0 * DAY);
+    // Fifty jumps of a minute, in a test without `wall` whose threads read the environment.
+    o.read_offset("threads_then_date", 3000.0);
     // `time` moves CLOCK_MONOTONIC and CLOCK_BOOTTIME, `wall` the wall clock: each its own.
     o.read_offset("combines_with_a_time_namespace", DAY);
 
@@ -101,7 +103,7 @@ fn each_test_reads_its_own_wall_clock_and_the_runner_the_true_one() {
     assert!(
         o.run
             .summary()
-            .starts_with("test result: FAILED. 12 passed; 1 failed;"),
+            .starts_with("test result: FAILED. 15 passed; 1 failed;"),
         "{}",
         o.run.dump()
     );
@@ -169,7 +171,7 @@ fn report_time_measures_by_the_true_clock() {
         .collect();
     // Every test was timed, the one that jumped a week ahead and set its clock to 2001 too,
     // and no time is longer than the whole run.
-    assert_eq!(times.len(), 13, "{}", r.dump());
+    assert_eq!(times.len(), 16, "{}", r.dump());
     for time in times {
         assert!(
             (0.0..=took).contains(&time),

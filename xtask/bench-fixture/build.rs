@@ -27,6 +27,7 @@ fn main() {
             N,
         ),
     );
+    write("full_wall", tests("#[ns_test(wall = \"+1d\")]", N));
     write("scale", tests("#[ns_test(user)]", 10 * N));
     write("plain", tests("#[test]", N));
     let mut floor = String::new();

@@ -11,7 +11,8 @@
 //!   from the true clock into [`OFFSET_VAR`]. The library is written into a memfd of the
 //!   test process (nothing on disk, nothing to clean up) and named by its `/proc` path.
 //!   A jump updates the variable, so programs started later follow it; a program keeps
-//!   the offset it started with.
+//!   the offset it started with. The environment is changed by publishing a new copy
+//!   (`sys::publish_env`), which is safe while the test's threads read it.
 //!
 //! The offset is always from the true clock, never from the process's start, so a child
 //! started at any moment reads the same wall clock as the test at that moment, and the
@@ -44,7 +45,7 @@ pub(crate) fn prepare() {
     sys::resolve_real_clocks();
 }
 
-/// Starts the test's wall clock, in the test process while it has one thread: programs the
+/// Starts the test's wall clock, in the test process before the test runs: programs the
 /// test starts are made to follow it, then it is moved to where `wall` says.
 ///
 /// # Errors
@@ -78,38 +79,21 @@ pub(crate) fn true_wall_ns() -> i128 {
 pub(crate) fn move_to(offset_ns: i64) {
     sys::set_wall_offset_ns(offset_ns);
     if CHILDREN_FOLLOW.load(Ordering::Relaxed) {
-        sys::replace_env(OFFSET_VAR, &OsString::from(offset_ns.to_string()));
+        sys::publish_env(&[(OFFSET_VAR, &OsString::from(offset_ns.to_string()))]);
     }
-}
-
-/// For a jump in a test that had no `wall` option: makes the programs the test starts
-/// follow the clock too, if that can still be done safely. It adds environment variables,
-/// which is only sound while no other thread may read the environment, so only while the
-/// test process has one thread; otherwise it says on stderr (the test's output) that
-/// programs the test starts keep the true clock, and how to change that.
-///
-/// # Errors
-///
-/// As [`start`].
-pub(crate) fn let_children_follow_if_single_threaded() -> Result<()> {
-    if CHILDREN_FOLLOW.load(Ordering::Relaxed) {
-        return Ok(());
-    }
-    if sys::thread_count() == Some(1) {
-        return let_children_follow();
-    }
-    eprintln!(
-        "nstest: the wall clock moved in a test with threads and no `wall` option: this \
-         process sees it, but programs the test starts keep the true clock (adding \
-         LD_PRELOAD to the environment is unsafe once threads run); give the test \
-         `#[ns_test(wall = \"+0s\")]` so they follow it"
-    );
-    Ok(())
 }
 
 /// Writes the preload library into a memfd and sets `LD_PRELOAD` and [`OFFSET_VAR`] for
-/// the programs this process starts. Only while the process has one thread.
-fn let_children_follow() -> Result<()> {
+/// the programs this process starts, once: at the start of a test with `wall`, or at the
+/// first jump of a test without (threads may run then: see `sys::publish_env`).
+///
+/// # Errors
+///
+/// The call that failed while writing the preload library into a memfd.
+pub(crate) fn let_children_follow() -> Result<()> {
+    if CHILDREN_FOLLOW.load(Ordering::Relaxed) {
+        return Ok(());
+    }
     if SHIM.is_empty() {
         eprintln!(
             "nstest: nstest was built without a C compiler, so without its wall-clock \
@@ -127,8 +111,8 @@ fn let_children_follow() -> Result<()> {
         }
         None => OsString::from(&path),
     };
-    sys::set_env_single_threaded("LD_PRELOAD", &preload);
-    sys::set_env_single_threaded(OFFSET_VAR, &OsString::from(offset_ns().to_string()));
+    let offset = OsString::from(offset_ns().to_string());
+    sys::publish_env(&[("LD_PRELOAD", &preload), (OFFSET_VAR, &offset)]);
     CHILDREN_FOLLOW.store(true, Ordering::Relaxed);
     Ok(())
 }

@@ -10,7 +10,8 @@
 //! executable comes first in the dynamic linker's search order). The C library's own
 //! internal callers do not go through the symbol, which is why `time(2)`,
 //! `gettimeofday(2)` and `timespec_get(3)` are defined here too, not only
-//! `clock_gettime(2)`.
+//! `clock_gettime(2)`; `clock_nanosleep(2)` is, so that a sleep until a wall-clock instant
+//! lasts as long as it should.
 //!
 //! Shifted: `CLOCK_REALTIME`, `CLOCK_REALTIME_COARSE`, `CLOCK_REALTIME_ALARM` and
 //! `CLOCK_TAI` (the wall clock, read coarsely, as alarms read it, and with the leap
@@ -18,34 +19,45 @@
 //! boot-time and CPU-time clocks (a time namespace moves the first two), and dynamic clock
 //! ids (negative, such as a PTP device's).
 //!
-//! Only with the GNU C library and dynamic linking (`target_env = "gnu"`): there the
-//! executable's definition takes precedence over `libc.so.6`'s and `dlsym(RTLD_NEXT)`
-//! finds the real one. A static musl binary would get two definitions of one symbol.
+//! Only with the GNU C library, dynamically linked, on a 64-bit target (`cfg(nstest_wall)`,
+//! set by build.rs): there the executable's definition takes precedence over
+//! `libc.so.6`'s, and `dlsym(RTLD_NEXT)` finds the next one: the C library's, or the
+//! preload shim's in a program that a test with `wall` started, which then adds its
+//! offset. A static musl binary would get two definitions of one symbol, and a 32-bit
+//! glibc target reads the clock through `__clock_gettime64` instead.
 //!
 //! # Safety
 //!
 //! This file keeps the rules of `sys` and these:
 //!
 //! 1. The interposers have the C library's exact signatures (clock_gettime(2),
-//!    gettimeofday(2), time(2), timespec_get(3)) and its contracts: the real function is
+//!    gettimeofday(2), time(2), timespec_get(3), clock_nanosleep(2)) and its contracts: the real function is
 //!    called with the caller's arguments, and its result is changed in place only when
 //!    the call succeeded and the pointer is not null.
-//! 2. They are async-signal-safe, as the originals are: an atomic load, a call through a
-//!    pointer, integer arithmetic. They never allocate, lock or panic (arithmetic
-//!    saturates or wraps), so they may be called after `fork()` in a multithreaded
-//!    process, in a signal handler, and from within the allocator.
+//! 2. Once the real functions are known (rule 3) they are async-signal-safe, as the
+//!    originals are: an atomic load, a call through a pointer, integer arithmetic. They
+//!    never allocate, lock or panic (arithmetic saturates or wraps), so they may be called
+//!    after `fork()` in a multithreaded process, in a signal handler, and from within the
+//!    allocator.
 //! 3. The real functions are looked up with `dlsym(RTLD_NEXT, ...)` the first time each
-//!    is needed, which nstest does early in its runner, before any fork (see
-//!    [`resolve_real_clocks`]). Until one is found, the interposer makes the system call
-//!    itself (`syscall(SYS_clock_gettime)`), which gives the same answer without the
-//!    vDSO's speed. A pointer once stored is never changed, and is only ever a function
-//!    of the C library with the signature named by its type.
+//!    is needed, which nstest's runner does before it forks anything or starts a thread
+//!    (see [`resolve_real_clocks`]); in a binary that never starts nstest's runner, the
+//!    first clock read does it, as glibc's own lazy binding would. Where one is not found,
+//!    the interposer makes the system call itself (`syscall(SYS_clock_gettime)`), which
+//!    gives the same answer without the vDSO's speed. A pointer once stored is never
+//!    changed, and is only ever the next definition of that C function, with the signature
+//!    named by its type: the C library's, or the preload shim's (`shim/wall.c`) in a
+//!    program that a test with `wall` started.
 //! 4. The offset is one `AtomicI64` of nanoseconds, zero unless a test set it; it is read
 //!    with `Relaxed` ordering (a clock read orders nothing else), and written only by
 //!    `sandbox::wall` in a test process.
+//! 5. [`publish_env`] accesses the C library's `environ` pointer only atomically, and never
+//!    frees an environment array or string: the ones it makes are leaked, and glibc frees
+//!    only arrays it allocated itself (stdlib/setenv.c, `last_environ`), never one it did
+//!    not make.
 
-use std::ffi::{CStr, c_int, c_void};
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicUsize, Ordering};
 
 use libc::{clockid_t, time_t, timespec, timeval};
 
@@ -85,25 +97,68 @@ pub(crate) fn resolve_real_clocks() {
         &REAL_GETTIMEOFDAY,
         &REAL_TIME,
         &REAL_TIMESPEC_GET,
+        &REAL_CLOCK_NANOSLEEP,
     ] {
         real.get();
     }
 }
 
-/// Sets `name` to `value` in the environment, which children started later inherit, when
-/// `name` is already set. For `sandbox::wall`, which sets its variables once while the
-/// test process has one thread, and afterwards only replaces their values.
-pub(crate) fn replace_env(name: &str, value: &std::ffi::OsStr) {
-    debug_assert!(std::env::var_os(name).is_some(), "{name} was never set");
-    // SAFETY: std asks that no other thread reads or writes the environment at the same
-    // time. Other threads of the test may exist here. Readers through std (`env::var`,
-    // `Command::spawn`) wait on std's environment lock, which `set_var` holds. A reader
-    // through the C library (`getenv`) does not; for a name that is already set, glibc's
-    // `setenv` stores one pointer to a new string in place and never frees the old one
-    // (stdlib/setenv.c keeps every string it made), so such a reader sees the old value
-    // or the new, never freed memory. The array itself is only reallocated for a new
-    // name, which the caller never adds here (checked above in debug builds).
-    unsafe { std::env::set_var(name, value) }
+unsafe extern "C" {
+    /// The process's environment: a null-terminated array of `NAME=value` strings, which
+    /// `getenv(3)`, `setenv(3)` and std read and replace through this one pointer.
+    static mut environ: *mut *mut c_char;
+}
+
+/// Sets each `(name, value)` in the environment that programs started later inherit,
+/// safely while other threads run: the environment is copied into a new array with the
+/// changes, and the new array published with one atomic store of `environ`. Nothing is
+/// ever freed (a few hundred bytes per call), so a thread that read the old pointer, in
+/// `getenv` or in std's `Command::spawn`, goes on reading valid memory, and sees the
+/// environment before the change or after it, never between.
+///
+/// `std::env::set_var` cannot give this: glibc's `setenv` reallocates, and so frees, the
+/// array it made before when it adds a name, under a lock that `getenv` does not take.
+/// A `setenv` from another thread at the same moment may still lose this change, or this
+/// one its: two writers race, as they do with std's own `set_var`.
+pub(crate) fn publish_env(changes: &[(&str, &std::ffi::OsStr)]) {
+    use std::os::unix::ffi::OsStrExt;
+    // Taking the address reads nothing.
+    let address = &raw mut environ;
+    // SAFETY: `environ` is aligned and lives as long as the process; it is read and written
+    // here only atomically (rule 5).
+    let published = unsafe { AtomicPtr::from_ptr(address) };
+    let current = published.load(Ordering::Acquire);
+    let mut entries: Vec<*mut c_char> = Vec::new();
+    let mut at = current;
+    while !at.is_null() {
+        // SAFETY: `at` walks the null-terminated array `environ` points to, which is never
+        // freed while this reads it (rule 5).
+        let entry = unsafe { *at };
+        if entry.is_null() {
+            break;
+        }
+        // SAFETY: each entry is a NUL-terminated `NAME=value` string (environ(7)).
+        let text = unsafe { CStr::from_ptr(entry) }.to_bytes();
+        let changed = changes.iter().any(|(name, _)| {
+            text.len() > name.len() && text.starts_with(name.as_bytes()) && text[name.len()] == b'='
+        });
+        if !changed {
+            entries.push(entry);
+        }
+        // SAFETY: the array goes on at least up to its null terminator, not yet reached.
+        at = unsafe { at.add(1) };
+    }
+    for (name, value) in changes {
+        let mut text = Vec::with_capacity(name.len() + value.len() + 1);
+        text.extend_from_slice(name.as_bytes());
+        text.push(b'=');
+        text.extend_from_slice(value.as_bytes());
+        let text = std::ffi::CString::new(text).unwrap_or_default();
+        entries.push(text.into_raw());
+    }
+    entries.push(std::ptr::null_mut());
+    let array = Box::leak(entries.into_boxed_slice()).as_mut_ptr();
+    published.store(array, Ordering::Release);
 }
 
 /// Where a real function's address is kept once looked up: 0 until then.
@@ -120,16 +175,16 @@ impl Real {
         }
     }
 
-    /// The C library's function, or 0 while it cannot be found.
+    /// The next definition of the function (the C library's), or 0 while none is found.
     fn get(&self) -> usize {
         let known = self.address.load(Ordering::Relaxed);
         if known != 0 {
             return known;
         }
         // SAFETY: `RTLD_NEXT` asks for the next definition after the object this code is
-        // in: the executable's, so this is the C library's (rule 3); `name` is a
-        // NUL-terminated string. dlsym itself reads the clock of no one, so it cannot
-        // come back here.
+        // in, the executable: the C library's or the preload shim's, of the same C
+        // signature (rule 3); `name` is a NUL-terminated string. dlsym reads no clock, so
+        // it cannot come back here.
         let found = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr()) } as usize;
         if found != 0 {
             self.address.store(found, Ordering::Relaxed);
@@ -142,11 +197,14 @@ static REAL_CLOCK_GETTIME: Real = Real::new(c"clock_gettime");
 static REAL_GETTIMEOFDAY: Real = Real::new(c"gettimeofday");
 static REAL_TIME: Real = Real::new(c"time");
 static REAL_TIMESPEC_GET: Real = Real::new(c"timespec_get");
+static REAL_CLOCK_NANOSLEEP: Real = Real::new(c"clock_nanosleep");
 
 type ClockGettime = unsafe extern "C" fn(clockid_t, *mut timespec) -> c_int;
 type Gettimeofday = unsafe extern "C" fn(*mut timeval, *mut c_void) -> c_int;
 type Time = unsafe extern "C" fn(*mut time_t) -> time_t;
 type TimespecGet = unsafe extern "C" fn(*mut timespec, c_int) -> c_int;
+type ClockNanosleep =
+    unsafe extern "C" fn(clockid_t, c_int, *const timespec, *mut timespec) -> c_int;
 
 /// The C library's clock_gettime, or the system call where it is not found yet.
 fn real_clock_gettime(clock: clockid_t, ts: *mut timespec) -> c_int {
@@ -158,8 +216,8 @@ fn real_clock_gettime(clock: clockid_t, ts: *mut timespec) -> c_int {
             r as c_int
         }
         address => {
-            // SAFETY: the address is the C library's `clock_gettime` (rule 3), whose type
-            // is `ClockGettime`.
+            // SAFETY: the address is the next `clock_gettime` (rule 3), whose type is
+            // `ClockGettime`.
             let real: ClockGettime = unsafe { std::mem::transmute::<usize, ClockGettime>(address) };
             // SAFETY: the arguments are the caller's, passed on unchanged (rule 1).
             unsafe { real(clock, ts) }
@@ -314,6 +372,59 @@ pub unsafe extern "C" fn timespec_get(ts: *mut timespec, base: c_int) -> c_int {
         return 0;
     }
     base
+}
+
+/// clock_nanosleep(2) (<https://man7.org/linux/man-pages/man2/clock_nanosleep.2.html>): a
+/// sleep until an instant of a wall clock (`TIMER_ABSTIME`) is measured by the kernel
+/// against the true clock, so the instant, read on the shifted clock, is moved back by
+/// the offset first. Relative sleeps and other clocks pass through unchanged.
+///
+/// # Safety
+///
+/// clock_nanosleep(2)'s: `until` points to a valid `timespec`, `left` is null or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn clock_nanosleep(
+    clock: clockid_t,
+    flags: c_int,
+    until: *const timespec,
+    left: *mut timespec,
+) -> c_int {
+    let offset = OFFSET_NS.load(Ordering::Relaxed);
+    let true_until;
+    let until = if offset != 0
+        && flags & libc::TIMER_ABSTIME != 0
+        && is_wall_clock(clock)
+        && !until.is_null()
+    {
+        // SAFETY: not null, and valid by the caller's contract.
+        true_until = shifted(unsafe { *until }, offset.saturating_neg());
+        &true_until as *const timespec
+    } else {
+        until
+    };
+    match REAL_CLOCK_NANOSLEEP.get() {
+        // Without the C library's, the system call: it returns the error number as
+        // clock_nanosleep(3) does, negated in the C library's convention for `syscall`.
+        0 => {
+            // SAFETY: clock_nanosleep(2)'s arguments, the caller's or a copy on this stack
+            // that outlives the call.
+            let r = unsafe { libc::syscall(libc::SYS_clock_nanosleep, clock, flags, until, left) };
+            if r == 0 {
+                0
+            } else {
+                std::io::Error::last_os_error()
+                    .raw_os_error()
+                    .unwrap_or(libc::EINVAL)
+            }
+        }
+        address => {
+            // SAFETY: the C library's `clock_nanosleep` (rule 3).
+            let real = unsafe { std::mem::transmute::<usize, ClockNanosleep>(address) };
+            // SAFETY: the caller's arguments, or a copy of `until` on this stack that
+            // outlives the call (rule 1).
+            unsafe { real(clock, flags, until, left) }
+        }
+    }
 }
 
 #[cfg(test)]
