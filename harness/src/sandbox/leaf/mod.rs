@@ -217,6 +217,8 @@ struct Leaf {
     version: Version,
     written: Option<u64>,
     events: u64,
+    /// `events` was read after the last test, so it is current.
+    counted: bool,
 }
 
 /// A slot's leaves: where it and every test it forks are counted.
@@ -227,6 +229,10 @@ pub(crate) struct SlotLeaf {
 
 /// `u64::MAX` stands for "no limit" in the two files below.
 const UNLIMITED: u64 = u64::MAX;
+
+/// How much more than a test's `memory` a limit written for an earlier test may give it
+/// before it is written again.
+const MEMORY_SLACK: u64 = 1 << 20;
 
 impl SlotLeaf {
     /// In a fresh slot: makes its leaf in each hierarchy of the run and moves itself in.
@@ -257,6 +263,7 @@ impl SlotLeaf {
                 version: run.version,
                 written: None,
                 events: 0,
+                counted: false,
             });
             match run.controller {
                 Controller::Pids => leaf.pids = joined,
@@ -284,17 +291,27 @@ impl SlotLeaf {
             // What the leaf holds now (the slot's own pages, page cache an earlier test
             // left) is not the test's: it gets `memory` on top. Never below what is held,
             // which the kernel refuses with EBUSY.
+            // A limit already written that gives the test its value, and at most
+            // `MEMORY_SLACK` more, is kept: the slot's few pages move a little from test
+            // to test, and a write per test would cost more than the precision is worth.
             let version = leaf.version;
             let bytes = plan.limits.memory.map_or(UNLIMITED, |bytes| {
-                counter(&leaf.dir, version.memory_usage(), "").saturating_add(bytes)
+                let want = counter(&leaf.dir, version.memory_usage(), "").saturating_add(bytes);
+                match leaf.written {
+                    Some(kept) if (want..=want.saturating_add(MEMORY_SLACK)).contains(&kept) => {
+                        kept
+                    }
+                    _ => want,
+                }
             });
             let (file, unlimited) = version.memory_limit();
             leaf.set(file, bytes, |n| match n {
                 UNLIMITED => unlimited.to_owned(),
                 n => n.to_string(),
             })?;
-            if bytes != UNLIMITED {
+            if bytes != UNLIMITED && !leaf.counted {
                 leaf.events = counter(&leaf.dir, version.oom_events(), "oom_kill ");
+                leaf.counted = true;
             }
         }
         Ok(())
@@ -308,10 +325,15 @@ impl SlotLeaf {
             hit.pids = now > leaf.events;
             leaf.events = now;
         }
-        if let (Some(leaf), Some(_)) = (&mut self.memory, plan.limits.memory) {
-            let now = counter(&leaf.dir, leaf.version.oom_events(), "oom_kill ");
-            hit.memory = now > leaf.events;
-            leaf.events = now;
+        if let Some(leaf) = &mut self.memory {
+            if plan.limits.memory.is_some() {
+                let now = counter(&leaf.dir, leaf.version.oom_events(), "oom_kill ");
+                hit.memory = now > leaf.events;
+                leaf.events = now;
+            } else {
+                // Not read after this test: read again before the next limited one.
+                leaf.counted = false;
+            }
         }
         hit
     }
