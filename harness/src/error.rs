@@ -1,9 +1,76 @@
-//! The one error type of the harness: one variant per failing operation, each naming the
-//! call with its arguments and carrying the errno.
+//! The error of building a sandbox or talking to its processes: one variant per failing
+//! operation, each naming the call with its arguments and carrying the errno, and the
+//! [`Step`] of the setup it belongs to. (A `Network` has its own error type, in
+//! `network::error`, for the operations of a test's network.)
+//!
+//! Plain data: runs in every process, depends on nothing in the crate but `sys`'s errno.
 
 use nix::errno::Errno;
 
-use crate::wire::Step;
+/// The sandbox setup step that failed, so the runner can diagnose the cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Step {
+    /// `unshare(2)` of the namespace set.
+    Unshare = 1,
+    /// Writing `/proc/self/uid_map`.
+    WriteUidMap = 2,
+    /// Writing `deny` to `/proc/self/setgroups`.
+    DenySetgroups = 3,
+    /// Writing `/proc/self/gid_map`.
+    WriteGidMap = 4,
+    /// Making `/` recursively private.
+    MakeMountsPrivate = 5,
+    /// Mounting the tmpfs on `/tmp`.
+    MountTmp = 6,
+    /// Mounting a fresh `/proc` inside the PID namespace.
+    MountProc = 7,
+    /// Bringing `lo` up.
+    BringLoopbackUp = 8,
+    /// `sethostname(2)`.
+    SetHostname = 9,
+    /// Writing `/proc/self/timens_offsets`.
+    WriteTimeOffsets = 10,
+    /// `fork(2)` inside the sandbox.
+    Fork = 11,
+    /// Any other step (prctl, pipe, dup2, spawning the test thread).
+    Other = 12,
+    /// Making the host's mounts read-only (`mount_setattr(2)`).
+    MakeReadOnly = 13,
+    /// Opening a `writable` path of the test.
+    OpenWritable = 14,
+    /// Binding a host path back into the read-only view.
+    BindHostPath = 15,
+    /// Mounting a fresh cgroup2 on `/sys/fs/cgroup`.
+    MountCgroup = 16,
+}
+
+impl Step {
+    /// The step whose tag is `byte`, as [`Report`](crate::wire::Report) encodes it.
+    pub(crate) fn from_u8(byte: u8) -> Option<Step> {
+        use Step::*;
+        [
+            Unshare,
+            WriteUidMap,
+            DenySetgroups,
+            WriteGidMap,
+            MakeMountsPrivate,
+            MountTmp,
+            MountProc,
+            BringLoopbackUp,
+            SetHostname,
+            WriteTimeOffsets,
+            Fork,
+            Other,
+            MakeReadOnly,
+            OpenWritable,
+            BindHostPath,
+            MountCgroup,
+        ]
+        .into_iter()
+        .find(|step| *step as u8 == byte)
+    }
+}
 
 /// Formats an errno as `Operation not permitted (EPERM)`.
 pub(crate) fn describe(errno: Errno) -> String {

@@ -47,15 +47,17 @@ mod duration;
 mod error;
 #[cfg(target_os = "linux")]
 mod network;
+mod plan;
 #[cfg(target_os = "linux")]
 mod process;
+mod registry;
 #[cfg_attr(not(target_os = "linux"), path = "runner/unsupported.rs")]
 mod runner;
 mod runtime;
 mod sandbox;
 #[cfg(target_os = "linux")]
 mod sys;
-mod test;
+pub mod wall;
 #[cfg(target_os = "linux")]
 mod wire;
 
@@ -139,11 +141,11 @@ macro_rules! __unrun_guard {
 /// change in any release; `nstest` pins `nstest-macros` to its exact version to match.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::plan::{Limits, Plan, TimeOffsets, Wall};
+    pub use crate::registry::{ShouldPanic, Source, Test, TestReturn};
     #[cfg(target_os = "linux")]
     pub use crate::runner::doctor::doctor;
     pub use crate::runner::{guard, libtest, run_main, run_main_then};
     pub use crate::runtime::{Flavor, block_on};
-    pub use crate::sandbox::{Limits, Plan, TimeOffsets};
-    pub use crate::test::{ShouldPanic, Source, Test, TestReturn};
     pub use inventory;
 }

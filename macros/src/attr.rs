@@ -18,6 +18,7 @@ use syn::{LitInt, LitStr, Token};
 use crate::duration;
 use crate::errors::Errors;
 use crate::size;
+use crate::wall::{self, Wall};
 
 /// A namespace kind the attribute can name. Naming kinds selects exactly those; naming
 /// none selects all of them (`valid` decides this).
@@ -90,6 +91,8 @@ pub(crate) struct Options {
     pub(crate) monotonic: Option<Given<i64>>,
     /// Seconds after which the test and everything it started are killed.
     pub(crate) timeout: Option<Given<u64>>,
+    /// Where the test's wall clock starts.
+    pub(crate) wall: Option<Given<Wall>>,
     pub(crate) flavor: Option<Given<Flavor>>,
     pub(crate) worker_threads: Option<Given<usize>>,
     /// Host paths kept writable, as written (relative ones are joined to the package root
@@ -134,6 +137,11 @@ const SETTINGS: &[Setting] = &[
         key: "monotonic",
         shown: "monotonic = \"...\"",
         read: |meta, options| set(&mut options.monotonic, meta, offset(meta)?),
+    },
+    Setting {
+        key: "wall",
+        shown: "wall = \"...\"",
+        read: |meta, options| set(&mut options.wall, meta, wall_clock(meta)?),
     },
     Setting {
         key: "timeout",
@@ -366,6 +374,14 @@ fn offset(meta: &ParseNestedMeta<'_>) -> syn::Result<(i64, Span)> {
         syn::Error::new(lit.span(), format!("invalid `{name}` offset: {why}"))
     })?;
     Ok((secs, lit.span()))
+}
+
+/// `wall = "+30d"` or `wall = "2038-01-19T03:14:00Z"`.
+fn wall_clock(meta: &ParseNestedMeta<'_>) -> syn::Result<(Wall, Span)> {
+    let lit = string(meta, "\"+30d\"")?;
+    let wall = wall::parse(&lit.value())
+        .map_err(|why| syn::Error::new(lit.span(), format!("invalid `wall`: {why}")))?;
+    Ok((wall, lit.span()))
 }
 
 fn timeout(meta: &ParseNestedMeta<'_>) -> syn::Result<(u64, Span)> {
@@ -602,6 +618,9 @@ mod tests {
         assert!(err(quote!(hostname = #long)).contains("invalid hostname"));
         assert!(parse(quote!(hostname = "a-b.c")).is_ok());
         assert!(err(quote!(timeout = "0s")).contains("longer than zero"));
+        assert!(err(quote!(wall = "+1x")).starts_with("invalid `wall`: unknown unit `x`"));
+        assert!(err(quote!(wall = "2038-02-30T00:00:00Z")).contains("has no day 30"));
+        assert!(err(quote!(wall = 5)).contains("`wall` takes a string literal"));
         assert!(err(quote!(timeout = "-1m")).contains("longer than zero"));
         assert!(err(quote!(flavor = "many")).contains("invalid `flavor`"));
         assert!(err(quote!(worker_threads = 0)).contains("greater than zero"));
@@ -658,6 +677,7 @@ mod tests {
                 Some(("worker_threads", _)) => quote!(worker_threads = 2),
                 Some(("hostname", _)) => quote!(hostname = "h"),
                 Some(("writable", _)) => quote!(writable = "w"),
+                Some(("wall", _)) => quote!(wall = "2038-01-19T03:14:00Z"),
                 Some(("pids", _)) => quote!(pids = 32),
                 Some(("memory", _)) => quote!(memory = "64M"),
                 Some(("disk", _)) => quote!(disk = "8M"),

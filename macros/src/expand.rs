@@ -25,6 +25,7 @@ use crate::ast::TestFn;
 use crate::attr::{self, Kind};
 use crate::errors::Errors;
 use crate::valid::{self, Config, Runtime, ShouldPanic};
+use crate::wall::Wall;
 
 /// Expands `#[ns_test(attr)] item`: read (`attr`, `ast`), check (`valid`), emit. On any
 /// error the function is still emitted, minus the test attributes, with every error as a
@@ -206,6 +207,13 @@ fn plan(config: &Config) -> TokenStream {
             boottime: #boottime,
         })
     }));
+    let wall = option(config.wall.map(|wall| match wall {
+        Wall::Offset(secs) => quote!(::nstest::__private::Wall::Offset { secs: #secs }),
+        Wall::At { unix_secs, nanos } => quote!(::nstest::__private::Wall::At {
+            unix_secs: #unix_secs,
+            nanos: #nanos,
+        }),
+    }));
     quote! {
         ::nstest::__private::Plan {
             net: #net,
@@ -216,6 +224,7 @@ fn plan(config: &Config) -> TokenStream {
             cgroup: #cgroup,
             hostname: #hostname,
             time: #time,
+            wall: #wall,
             writable: &[#(#writable),*],
             limits: ::nstest::__private::Limits {
                 pids: #pids,
@@ -332,6 +341,42 @@ mod tests {
             out.contains(
                 "pid : true , cgroup : true , hostname : :: core :: option :: Option :: Some (\"box\")"
             ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn wall_is_an_offset_or_an_instant_and_selects_no_namespace() {
+        let out = expand(
+            quote!(net, wall = "-1d"),
+            quote!(
+                fn t() {}
+            ),
+        );
+        assert!(out.contains("net : true , mount : false"), "{out}");
+        assert!(
+            out.contains("wall : :: core :: option :: Option :: Some (:: nstest :: __private :: Wall :: Offset { secs : - 86400i64 })"),
+            "{out}"
+        );
+        let out = expand(
+            quote!(wall = "2038-01-19T03:14:00Z", time = "+1h"),
+            quote!(
+                fn t() {}
+            ),
+        );
+        assert!(
+            out.contains("Wall :: At { unix_secs : 2147483640i64 , nanos : 0u32 , }"),
+            "{out}"
+        );
+        assert!(out.contains("monotonic : 3600i64"), "{out}");
+        let out = expand(
+            quote!(),
+            quote!(
+                fn t() {}
+            ),
+        );
+        assert!(
+            out.contains("wall : :: core :: option :: Option :: None"),
             "{out}"
         );
     }

@@ -15,6 +15,7 @@ mod errors;
 mod expand;
 mod size;
 mod valid;
+mod wall;
 
 /// Makes the function a hermetic test: it runs in a fresh process inside fresh Linux
 /// namespaces, and `nstest::main!()` runs it with libtest's command line and output.
@@ -63,6 +64,7 @@ mod valid;
 /// | `hostname = "name"` | a UTS namespace with that hostname (1 to 64 letters, digits, `-`, `.`) |
 /// | `time = "+1h"` | a time namespace with that offset on CLOCK_MONOTONIC and CLOCK_BOOTTIME |
 /// | `boottime = "+1d"`, `monotonic = "-30s"` | the same, per clock (the other clock gets 0) |
+/// | `wall = "+30d"`, `wall = "2038-01-19T03:14:00Z"` | the test's own wall clock (`SystemTime`), shifted or starting at that RFC 3339 instant; no namespace (see `nstest::wall`) |
 /// | `timeout = "10s"` | the test and every process it started are killed after that long |
 /// | `pids = 32` | at most 32 tasks (processes and threads, the test's own included); beyond, spawns fail with EAGAIN. Without it: 4096, or `NSTEST_PIDS` |
 /// | `memory = "64M"` | the test fails, naming the limit, when its memory goes over (K, M, G: binary units) |
@@ -83,8 +85,8 @@ mod valid;
 /// # Compile errors
 ///
 /// Anything else is a compile error at the offending token that says what is accepted:
-/// an unknown or repeated option, a malformed duration, size or hostname, a zero limit,
-/// `disk` in a test whose kinds leave out `mount`, `time` together with
+/// an unknown or repeated option, a malformed duration, instant, size or hostname, a zero
+/// limit, `disk` in a test whose kinds leave out `mount`, `time` together with
 /// a per-clock offset, runtime options on a non-async function, parameters, generics,
 /// `unsafe`, `const` or `extern` functions, `#[should_panic]` on a function returning
 /// `Result`, a leftover `#[test]`:

@@ -8,6 +8,7 @@ use syn::{LitStr, ReturnType};
 use crate::ast::TestFn;
 use crate::attr::{Flavor, Given, Kind, Options};
 use crate::errors::Errors;
+use crate::wall::Wall;
 
 /// What the test asked for, checked: the registration is made from this alone. (Not
 /// `Debug`: syn's `LitStr` is not, without a feature this crate does not need.)
@@ -15,6 +16,9 @@ pub(crate) struct Config {
     pub(crate) namespaces: Namespaces,
     pub(crate) hostname: Option<String>,
     pub(crate) time: Option<Offsets>,
+    /// `wall`: where the test's wall clock starts. It needs no namespace, and combines
+    /// with every other option (with `time`, each moves its own clocks).
+    pub(crate) wall: Option<Wall>,
     pub(crate) timeout_secs: Option<u64>,
     /// `writable` paths as written, each once.
     pub(crate) writable: Vec<String>,
@@ -149,6 +153,7 @@ impl Options {
             namespaces,
             hostname: self.hostname.map(|given| given.value),
             time,
+            wall: self.wall.map(|given| given.value),
             timeout_secs: self.timeout.map(|given| given.value),
             writable: self.writable.map_or_else(Vec::new, |given| given.value),
             limits,

@@ -205,6 +205,7 @@ fn an_integration_target_with_libtests_harness_runs_them_too() {
         "integration_binds_80",
         "integration_hostname",
         "integration_plain",
+        "integration_wall_clock",
     ] {
         assert_eq!(
             outcomes.get(name).map(String::as_str),
@@ -278,6 +279,10 @@ fn cargo_test_and_cargo_nextest_run_them() {
         ("PASS", "libtest-fixture tests::full_set_is_pid_1_world"),
         ("PASS", "libtest-fixture tests::should_panic_with_message"),
         ("PASS", "libtest-fixture::integration integration_hostname"),
+        (
+            "PASS",
+            "libtest-fixture::integration integration_wall_clock",
+        ),
         ("FAIL", "libtest-fixture tests::fails_with_output"),
         ("FAIL", "libtest-fixture tests::times_out"),
         ("FAIL", "libtest-fixture::limits libtest_pids_bomb"),
@@ -294,7 +299,7 @@ fn cargo_test_and_cargo_nextest_run_them() {
         );
     }
     assert!(
-        r.stderr.contains("17 tests run: 11 passed, 6 failed"),
+        r.stderr.contains("18 tests run: 12 passed, 6 failed"),
         "{}",
         r.dump()
     );

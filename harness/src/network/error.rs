@@ -1,4 +1,5 @@
-//! What can fail while building a network or a fault, and what to tell the user.
+//! What can fail while building a network or a fault (in the test process), and what to
+//! tell the user.
 
 use nix::errno::Errno;
 

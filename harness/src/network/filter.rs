@@ -1,7 +1,7 @@
-//! Classic BPF programs (the instruction set of socket(7)'s `SO_ATTACH_FILTER`) that pick
-//! out the IP packets a fault acts on: the same program drops them in the switch (as a
-//! `bpf` classifier in direct-action mode on a port's ingress) and picks them up for a
-//! relay (as a socket filter).
+//! Classic BPF programs (the instruction set of socket(7)'s `SO_ATTACH_FILTER`), built in
+//! the test process and run by the kernel, that pick out the IP packets a fault acts on:
+//! the same program drops them in the switch (as a `bpf` classifier in direct-action mode
+//! on a port's ingress) and picks them up for a relay (as a socket filter).
 //!
 //! Both see the whole Ethernet frame from offset 0 (a `bpf` classifier at ingress has the
 //! MAC header pushed back first). A packet matches when it is IPv4 or IPv6 and its
@@ -9,7 +9,9 @@
 //! ICMPv6 (types 133 to 137) never match, so a fault never hides one host from another's
 //! neighbour cache and a one-way block stays one-way.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
+
+use super::link::Addresses;
 
 const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
 const LD_H_ABS: u16 = 0x28; // BPF_LD | BPF_H | BPF_ABS
@@ -77,11 +79,7 @@ fn insn(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
 /// Returns `verdicts.hit` for IPv4/IPv6 packets (not ARP, not neighbour discovery) whose
 /// destination is one of `dsts`, `verdicts.miss` for every other frame. With `skip_outgoing`, frames the interface sends are never matched (a packet
 /// socket sees both directions; the `bpf` classifier only ingress).
-pub(super) fn packets_to(
-    dsts: &[(Ipv4Addr, Ipv6Addr)],
-    skip_outgoing: bool,
-    verdicts: Verdicts,
-) -> Program {
+pub(super) fn packets_to(dsts: &[Addresses], skip_outgoing: bool, verdicts: Verdicts) -> Program {
     let mut p = Vec::new();
     if skip_outgoing {
         let pkttype = (libc::SKF_AD_OFF + libc::SKF_AD_PKTTYPE) as u32;
@@ -93,18 +91,18 @@ pub(super) fn packets_to(
 
     p[to_v4].k = (p.len() - to_v4 - 1) as u32;
     p.push(insn(LD_W_ABS, 0, 0, 14 + 16)); // IPv4 destination
-    for (v4, _) in dsts {
-        p.push(insn(JEQ, 0, 1, u32::from(*v4)));
+    for dst in dsts {
+        p.push(insn(JEQ, 0, 1, u32::from(dst.v4)));
         p.push(insn(RET, 0, 0, verdicts.hit));
     }
     p.push(insn(RET, 0, 0, verdicts.miss));
 
     p[to_v6].k = (p.len() - to_v6 - 1) as u32;
     let_neighbour_discovery_pass(&mut p, verdicts.miss);
-    for (_, v6) in dsts {
+    for dst in dsts {
         // Compare the four words of the destination (offset 38 of the frame); any
         // mismatch skips to the next address.
-        for (i, word) in v6_words(*v6).iter().enumerate() {
+        for (i, word) in v6_words(dst.v6).iter().enumerate() {
             let left = (3 - i) as u8; // word comparisons still to come
             p.push(insn(LD_W_ABS, 0, 0, 14 + 24 + 4 * i as u32));
             p.push(insn(JEQ, 0, 2 * left + 1, *word));
@@ -115,45 +113,48 @@ pub(super) fn packets_to(
     p
 }
 
+/// One source of [`packets_from_to`] and what the program returns for its packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Source {
+    pub(super) from: Addresses,
+    pub(super) verdict: u32,
+}
+
 /// Returns, for an IPv4/IPv6 packet (not neighbour discovery) to `to` from one of
 /// `sources`, that source's verdict, and `miss` for every other frame. On a switch port's
 /// egress it picks each shaped link's packets out of all those going to `to`, as a `bpf`
 /// classifier returning class ids. Where a source is listed twice, the first wins.
-pub(super) fn packets_from_to(
-    sources: &[((Ipv4Addr, Ipv6Addr), u32)],
-    to: (Ipv4Addr, Ipv6Addr),
-    miss: u32,
-) -> Program {
+pub(super) fn packets_from_to(sources: &[Source], to: Addresses, miss: u32) -> Program {
     let mut p = Vec::new();
     let (to_v4, to_v6) = branch_on_ethertype(&mut p, miss);
 
     p[to_v4].k = (p.len() - to_v4 - 1) as u32;
     p.push(insn(LD_W_ABS, 0, 0, 14 + 16)); // IPv4 destination
-    p.push(insn(JEQ, 1, 0, u32::from(to.0)));
+    p.push(insn(JEQ, 1, 0, u32::from(to.v4)));
     p.push(insn(RET, 0, 0, miss));
     p.push(insn(LD_W_ABS, 0, 0, 14 + 12)); // IPv4 source
-    for ((v4, _), verdict) in sources {
-        p.push(insn(JEQ, 0, 1, u32::from(*v4)));
-        p.push(insn(RET, 0, 0, *verdict));
+    for source in sources {
+        p.push(insn(JEQ, 0, 1, u32::from(source.from.v4)));
+        p.push(insn(RET, 0, 0, source.verdict));
     }
     p.push(insn(RET, 0, 0, miss));
 
     p[to_v6].k = (p.len() - to_v6 - 1) as u32;
     let_neighbour_discovery_pass(&mut p, miss);
-    for (i, word) in v6_words(to.1).iter().enumerate() {
+    for (i, word) in v6_words(to.v6).iter().enumerate() {
         // The destination (offset 38 of the frame), word by word: any mismatch is a miss.
         p.push(insn(LD_W_ABS, 0, 0, 14 + 24 + 4 * i as u32));
         p.push(insn(JEQ, 1, 0, *word));
         p.push(insn(RET, 0, 0, miss));
     }
-    for ((_, v6), verdict) in sources {
+    for source in sources {
         // The source (offset 22), as `packets_to` compares destinations.
-        for (i, word) in v6_words(*v6).iter().enumerate() {
+        for (i, word) in v6_words(source.from.v6).iter().enumerate() {
             let left = (3 - i) as u8;
             p.push(insn(LD_W_ABS, 0, 0, 14 + 8 + 4 * i as u32));
             p.push(insn(JEQ, 0, 2 * left + 1, *word));
         }
-        p.push(insn(RET, 0, 0, *verdict));
+        p.push(insn(RET, 0, 0, source.verdict));
     }
     p.push(insn(RET, 0, 0, miss));
     p
@@ -180,6 +181,8 @@ pub(super) fn to_bytes(program: &Program) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     /// A classic BPF interpreter for the instructions above, to check the programs without
@@ -252,11 +255,15 @@ mod tests {
         f
     }
 
-    fn host(n: u8) -> (Ipv4Addr, Ipv6Addr) {
-        (
-            Ipv4Addr::new(10, 0, 0, n),
-            Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, u16::from(n)),
-        )
+    fn host(n: u8) -> Addresses {
+        Addresses {
+            v4: Ipv4Addr::new(10, 0, 0, n),
+            v6: Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, u16::from(n)),
+        }
+    }
+
+    fn from(from: Addresses, verdict: u32) -> Source {
+        Source { from, verdict }
     }
 
     #[test]
@@ -264,28 +271,28 @@ mod tests {
         let p = packets_to(&[host(2), host(3)], false, TAKE);
         const MATCH: u32 = TAKE.hit;
         for n in [2, 3] {
-            assert_eq!(run(&p, &v4_frame(host(n).0), 0), MATCH);
-            assert_eq!(run(&p, &v6_frame(host(n).1, 6, 0), 0), MATCH);
-            assert_eq!(run(&p, &v6_frame(host(n).1, 58, 128), 0), MATCH, "echo");
+            assert_eq!(run(&p, &v4_frame(host(n).v4), 0), MATCH);
+            assert_eq!(run(&p, &v6_frame(host(n).v6, 6, 0), 0), MATCH);
+            assert_eq!(run(&p, &v6_frame(host(n).v6, 58, 128), 0), MATCH, "echo");
         }
-        assert_eq!(run(&p, &v4_frame(host(4).0), 0), 0);
-        assert_eq!(run(&p, &v6_frame(host(4).1, 17, 0), 0), 0);
+        assert_eq!(run(&p, &v4_frame(host(4).v4), 0), 0);
+        assert_eq!(run(&p, &v6_frame(host(4).v6, 17, 0), 0), 0);
         // Only the last word differs from host 2's: the comparison must reach it.
         let near = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 1, 2);
         assert_eq!(run(&p, &v6_frame(near, 17, 0), 0), 0);
-        let mut arp = v4_frame(host(2).0);
+        let mut arp = v4_frame(host(2).v4);
         arp[12..14].copy_from_slice(&[0x08, 0x06]);
         assert_eq!(run(&p, &arp, 0), 0);
         for nd in 133..=137 {
-            assert_eq!(run(&p, &v6_frame(host(2).1, 58, nd), 0), 0, "type {nd}");
+            assert_eq!(run(&p, &v6_frame(host(2).v6, 58, nd), 0), 0, "type {nd}");
         }
         assert_eq!(
-            run(&packets_to(&[], false, TAKE), &v4_frame(host(2).0), 0),
+            run(&packets_to(&[], false, TAKE), &v4_frame(host(2).v4), 0),
             0
         );
         let drop = packets_to(&[host(2)], false, DROP);
-        assert_eq!(run(&drop, &v4_frame(host(2).0), 0), DROP.hit);
-        assert_eq!(run(&drop, &v4_frame(host(3).0), 0), DROP.miss);
+        assert_eq!(run(&drop, &v4_frame(host(2).v4), 0), DROP.hit);
+        assert_eq!(run(&drop, &v4_frame(host(3).v4), 0), DROP.miss);
         assert_eq!(run(&drop, &arp, 0), DROP.miss);
     }
 
@@ -293,36 +300,43 @@ mod tests {
     fn a_relay_never_takes_what_its_interface_sends() {
         let p = packets_to(&[host(2)], true, TAKE);
         let outgoing = u32::from(libc::PACKET_OUTGOING);
-        assert_eq!(run(&p, &v4_frame(host(2).0), 0), TAKE.hit);
-        assert_eq!(run(&p, &v4_frame(host(2).0), outgoing), 0);
+        assert_eq!(run(&p, &v4_frame(host(2).v4), 0), TAKE.hit);
+        assert_eq!(run(&p, &v4_frame(host(2).v4), outgoing), 0);
     }
 
     #[test]
     fn a_shaped_link_is_picked_by_source_and_destination_with_each_its_verdict() {
         let (a, b, c, d) = (host(1), host(2), host(3), host(4));
-        let p = packets_from_to(&[(a, 0x1_0002), (c, 0x1_0003)], b, 0);
-        assert_eq!(run(&p, &v4_packet(a.0, b.0), 0), 0x1_0002);
-        assert_eq!(run(&p, &v4_packet(c.0, b.0), 0), 0x1_0003);
-        assert_eq!(run(&p, &v6_packet(a.1, b.1, 6, 0), 0), 0x1_0002);
-        assert_eq!(run(&p, &v6_packet(c.1, b.1, 58, 128), 0), 0x1_0003, "echo");
+        let p = packets_from_to(&[from(a, 0x1_0002), from(c, 0x1_0003)], b, 0);
+        assert_eq!(run(&p, &v4_packet(a.v4, b.v4), 0), 0x1_0002);
+        assert_eq!(run(&p, &v4_packet(c.v4, b.v4), 0), 0x1_0003);
+        assert_eq!(run(&p, &v6_packet(a.v6, b.v6, 6, 0), 0), 0x1_0002);
+        assert_eq!(
+            run(&p, &v6_packet(c.v6, b.v6, 58, 128), 0),
+            0x1_0003,
+            "echo"
+        );
         // Another source, another destination, or neighbour discovery: not classified.
-        assert_eq!(run(&p, &v4_packet(d.0, b.0), 0), 0);
-        assert_eq!(run(&p, &v4_packet(a.0, d.0), 0), 0);
-        assert_eq!(run(&p, &v6_packet(d.1, b.1, 17, 0), 0), 0);
-        assert_eq!(run(&p, &v6_packet(a.1, d.1, 17, 0), 0), 0);
+        assert_eq!(run(&p, &v4_packet(d.v4, b.v4), 0), 0);
+        assert_eq!(run(&p, &v4_packet(a.v4, d.v4), 0), 0);
+        assert_eq!(run(&p, &v6_packet(d.v6, b.v6, 17, 0), 0), 0);
+        assert_eq!(run(&p, &v6_packet(a.v6, d.v6, 17, 0), 0), 0);
         for nd in 133..=137 {
-            assert_eq!(run(&p, &v6_packet(a.1, b.1, 58, nd), 0), 0, "type {nd}");
+            assert_eq!(run(&p, &v6_packet(a.v6, b.v6, 58, nd), 0), 0, "type {nd}");
         }
         // Addresses that differ from a listed one only in their last word.
         let near_src = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 1, 1);
         let near_dst = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 1, 2);
-        assert_eq!(run(&p, &v6_packet(near_src, b.1, 17, 0), 0), 0);
-        assert_eq!(run(&p, &v6_packet(a.1, near_dst, 17, 0), 0), 0);
-        let mut arp = v4_packet(a.0, b.0);
+        assert_eq!(run(&p, &v6_packet(near_src, b.v6, 17, 0), 0), 0);
+        assert_eq!(run(&p, &v6_packet(a.v6, near_dst, 17, 0), 0), 0);
+        let mut arp = v4_packet(a.v4, b.v4);
         arp[12..14].copy_from_slice(&[0x08, 0x06]);
         assert_eq!(run(&p, &arp, 0), 0);
-        assert_eq!(run(&packets_from_to(&[], b, 0), &v4_packet(a.0, b.0), 0), 0);
-        let first = packets_from_to(&[(a, 7), (a, 8)], b, 0);
-        assert_eq!(run(&first, &v4_packet(a.0, b.0), 0), 7);
+        assert_eq!(
+            run(&packets_from_to(&[], b, 0), &v4_packet(a.v4, b.v4), 0),
+            0
+        );
+        let first = packets_from_to(&[from(a, 7), from(a, 8)], b, 0);
+        assert_eq!(run(&first, &v4_packet(a.v4, b.v4), 0), 7);
     }
 }

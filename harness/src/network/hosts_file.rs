@@ -1,4 +1,5 @@
-//! The test's private `/etc/hosts`, listing every host of every `Network` of the test.
+//! The test's private `/etc/hosts`, written by the test process, listing every host of
+//! every `Network` of the test.
 //!
 //! Only in a test with a mount namespace of its own (whose `/tmp` is then its own tmpfs): a
 //! file in that tmpfs holding the host's `/etc/hosts` plus one line per address is

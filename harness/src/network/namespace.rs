@@ -21,8 +21,12 @@ use nix::sched::CloneFlags;
 use super::error::Error;
 use super::netlink::{self, Message, Rtnl};
 
-/// A namespace, `lo` up, and an rtnetlink socket of it.
-pub(super) type Made = (OwnedFd, Rtnl);
+/// A new network namespace, `lo` up, and an rtnetlink socket of it.
+#[derive(Debug)]
+pub(super) struct Made {
+    pub(super) netns: OwnedFd,
+    pub(super) rtnl: Rtnl,
+}
 
 /// The thread that makes namespaces, and the one it has made (or is making) next.
 ///
@@ -98,5 +102,8 @@ fn make() -> Result<Made, Error> {
         needs: None,
         source,
     })?;
-    Ok((OwnedFd::from(file), rtnl))
+    Ok(Made {
+        netns: OwnedFd::from(file),
+        rtnl,
+    })
 }

@@ -1,5 +1,6 @@
-//! A small rtnetlink client: the few messages a [`Network`](super::Network) needs, encoded
-//! by hand over nix's `NETLINK_ROUTE` socket (rtnetlink(7), netlink(7)).
+//! A small rtnetlink client, used by the test process's threads: the few messages a
+//! [`Network`](super::Network) needs, encoded by hand over nix's `NETLINK_ROUTE` socket
+//! (rtnetlink(7), netlink(7)), sent one by one or in batches.
 //!
 //! Why not `netlink-packet-route`: it encodes links and addresses well, but not the traffic
 //! control objects used here (`clsact`, a `bpf` classifier with classic BPF ops and a
@@ -13,6 +14,8 @@ use nix::errno::Errno;
 use nix::sys::socket::{
     AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto, socket,
 };
+
+use super::error::Error;
 
 pub(super) const RTM_NEWLINK: u16 = 16;
 pub(super) const RTM_NEWADDR: u16 = 20;
@@ -219,6 +222,62 @@ impl Rtnl {
                 .map_err(|errno| (answers.first_unanswered(), errno))?;
         }
         answers.result()
+    }
+}
+
+/// A message with what an error calls it (`RTM_NEWQDISC clsact dev p0`) and what the
+/// kernel needs for it (named when the kernel refuses with "not supported").
+#[derive(Debug)]
+pub(super) struct Call {
+    message: Message,
+    call: String,
+    needs: Option<&'static str>,
+}
+
+impl Call {
+    pub(super) fn new(
+        message: Message,
+        call: impl Into<String>,
+        needs: Option<&'static str>,
+    ) -> Call {
+        Call {
+            message,
+            call: call.into(),
+            needs,
+        }
+    }
+}
+
+impl Rtnl {
+    /// Sends `calls` as one batch ([`Rtnl::batch`]).
+    ///
+    /// # Errors
+    ///
+    /// The first call refused, named (those after it may have failed only because of it).
+    pub(super) fn apply(&mut self, calls: Vec<Call>) -> Result<(), Error> {
+        let mut names = Vec::with_capacity(calls.len());
+        let mut messages = Vec::with_capacity(calls.len());
+        for call in calls {
+            names.push((call.call, call.needs));
+            messages.push(call.message);
+        }
+        self.batch(messages).map_err(|(index, source)| {
+            let (call, needs) = names.swap_remove(index);
+            Error::Netlink {
+                call,
+                needs,
+                source,
+            }
+        })
+    }
+
+    /// Sends one call and waits for its acknowledgement.
+    ///
+    /// # Errors
+    ///
+    /// The call, named, with the kernel's errno.
+    pub(super) fn apply_one(&mut self, call: Call) -> Result<(), Error> {
+        self.apply(vec![call])
     }
 }
 

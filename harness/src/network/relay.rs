@@ -1,5 +1,6 @@
-//! The shaping fallback: a thread that holds packets in user space. Used where the kernel
-//! has no netem (this project's CI kernel, for one).
+//! The shaping fallback: a thread of the test process, in the switch's namespace, that
+//! holds packets in user space. Used where the kernel has no netem (this project's CI
+//! kernel, for one).
 //!
 //! A relay serves one direction of one shaped pair, from host A's port on the switch to
 //! host B's. A packet socket on A's port sees every frame A sends before the switch's
@@ -11,7 +12,6 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +25,7 @@ use nix::sys::socket::{MsgFlags, recv, send, setsockopt, sockopt};
 use super::Shape;
 use super::error::Error;
 use super::filter;
+use super::link::Addresses;
 use crate::sys;
 
 /// Frames a relay holds at most, as netem's default `limit`: beyond it new ones are lost,
@@ -50,7 +51,7 @@ pub(super) struct Relay {
 pub(super) struct Route {
     pub(super) from_port: i32,
     pub(super) to_port: i32,
-    pub(super) to: (Ipv4Addr, Ipv6Addr),
+    pub(super) to: Addresses,
 }
 
 impl Relay {

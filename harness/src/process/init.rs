@@ -16,9 +16,9 @@ use nix::unistd::{ForkResult, Gid, Uid};
 
 use super::{reap, send_report, set_death_signal, setup_failed, test_process, write_all};
 use crate::error::{Error, Result};
+use crate::registry::Test;
 use crate::sandbox;
 use crate::sys;
-use crate::test::Test;
 use crate::wire::{ExitFrame, LimitsHit};
 
 /// Init's life: `uid`/`gid` are the slot's ids, read before the clone (inside a new user

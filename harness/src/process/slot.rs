@@ -39,10 +39,10 @@ use super::{
     Channels, die_with_parent, init, reap, send_report, setup_failed, test_process, write_all,
 };
 use crate::error::{Error, Result};
+use crate::registry::Test;
 use crate::sandbox;
 use crate::sandbox::leaf::SlotLeaf;
 use crate::sys;
-use crate::test::Test;
 use crate::wire::request::{self, Request};
 use crate::wire::{EXIT_FRAME_LEN, ExitFrame, LimitsHit, Termination};
 
@@ -63,11 +63,15 @@ pub(super) fn serve(socket: OwnedFd) -> ! {
         };
         // Anything but a test request is dropped with its descriptors, which the runner
         // sees as a test that ended without a word.
-        let Request::RunTest { test, .. } = request else {
+        let Request::RunTest {
+            test, timeout_secs, ..
+        } = request
+        else {
             continue;
         };
         if let Some(channels) = Channels::from_request(fds) {
-            run(sys::test_at(test), channels, &socket, &mut leaf);
+            let timeout = timeout_secs.map(|secs| Duration::from_secs(secs.into()));
+            run(sys::static_at(test), timeout, channels, &socket, &mut leaf);
         }
     }
 }
@@ -91,14 +95,24 @@ fn prepare(socket: &OwnedFd) -> Result<()> {
 
 /// Runs one test in a fresh sandbox and writes its exit frame once every process of it is
 /// gone. The slot runs one test at a time, so all its children belong to this test.
-fn run(test: &'static Test, channels: Channels, socket: &OwnedFd, leaf: &mut SlotLeaf) {
+fn run(
+    test: &'static Test,
+    timeout: Option<Duration>,
+    channels: Channels,
+    socket: &OwnedFd,
+    leaf: &mut SlotLeaf,
+) {
     let Channels {
         report,
         exit,
         output,
     } = channels;
     let started = if let Err(error) = leaf.set_for(&test.plan) {
-        Err((error, report, exit))
+        Err(StartFailed {
+            error,
+            report,
+            exit,
+        })
     } else if test.plan.pid {
         start_init(test, socket, report, exit, output)
     } else {
@@ -109,8 +123,12 @@ fn run(test: &'static Test, channels: Channels, socket: &OwnedFd, leaf: &mut Slo
             child,
             frame_from_init,
             exit,
-        }) => finish(test, child, frame_from_init, &exit, leaf),
-        Err((error, report, exit)) => {
+        }) => finish(test, timeout, child, frame_from_init, &exit, leaf),
+        Err(StartFailed {
+            error,
+            report,
+            exit,
+        }) => {
             // The sandbox never started: what the report says is all there is, and the
             // frame says so as a test process that failed its setup says it (status 0,
             // nothing left). Without a frame the runner would take this slot for dead.
@@ -133,8 +151,12 @@ struct Started {
     exit: OwnedFd,
 }
 
-/// Why a sandbox did not start, and the report and exit pipes to say so on.
-type NotStarted = (Error, OwnedFd, OwnedFd);
+/// A sandbox the slot could not start: why, and the report and exit pipes to say so on.
+struct StartFailed {
+    error: Error,
+    report: OwnedFd,
+    exit: OwnedFd,
+}
 
 /// In a fresh child: closes what the test must not hold: the slot's socket (it could send
 /// requests) and the exit pipe (it could forge its frame).
@@ -151,7 +173,7 @@ fn start_test_process(
     report: OwnedFd,
     exit: OwnedFd,
     output: Option<OwnedFd>,
-) -> std::result::Result<Started, NotStarted> {
+) -> std::result::Result<Started, StartFailed> {
     match sys::fork() {
         Ok(ForkResult::Child) => {
             leave_the_slot(socket, exit);
@@ -162,14 +184,14 @@ fn start_test_process(
             frame_from_init: None,
             exit,
         }),
-        Err(source) => Err((
-            Error::Fork {
+        Err(source) => Err(StartFailed {
+            error: Error::Fork {
                 what: "test process",
                 source,
             },
             report,
             exit,
-        )),
+        }),
     }
 }
 
@@ -181,12 +203,17 @@ fn start_init(
     report: OwnedFd,
     exit: OwnedFd,
     output: Option<OwnedFd>,
-) -> std::result::Result<Started, NotStarted> {
+) -> std::result::Result<Started, StartFailed> {
     let (frame_read, frame_write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
         Ok(pipe) => pipe,
         Err(source) => {
             let call = "pipe2(O_CLOEXEC)";
-            return Err((Error::Sys { call, source }, report, exit));
+            let error = Error::Sys { call, source };
+            return Err(StartFailed {
+                error,
+                report,
+                exit,
+            });
         }
     };
     // Read before the clone: inside the new user namespace the ids read as the overflow id
@@ -204,14 +231,14 @@ fn start_init(
             frame_from_init: Some(frame_read),
             exit,
         }),
-        Err(source) => Err((
-            Error::Clone {
+        Err(source) => Err(StartFailed {
+            error: Error::Clone {
                 flags: sandbox::flag_names(flags),
                 source,
             },
             report,
             exit,
-        )),
+        }),
     }
 }
 
@@ -220,14 +247,13 @@ fn start_init(
 /// `child` and a subreaper, so the test's orphans are its children too.
 fn finish(
     test: &'static Test,
+    timeout: Option<Duration>,
     child: Pid,
     frame_from_init: Option<OwnedFd>,
     exit: &OwnedFd,
     leaf: &mut SlotLeaf,
 ) {
-    let deadline = test
-        .timeout()
-        .map(|secs| Instant::now() + Duration::from_secs(secs));
+    let deadline = timeout.map(|after| Instant::now() + after);
     let Some(end) = reap::reap_until_deadline(child, deadline) else {
         // Timed out. Killing the test process (or init, which takes the whole PID
         // namespace with it) and then every leftover leaves nothing running.

@@ -9,9 +9,9 @@ use std::sync::Mutex;
 use super::{die_with_parent, panic_output, send_report, setup_failed, write_all};
 use crate::coverage;
 use crate::error::Error;
+use crate::registry::Test;
 use crate::sandbox;
 use crate::sys;
-use crate::test::Test;
 use crate::wire::Report;
 
 /// Where the panic hook leaves the location of the last panic, for the report.
@@ -81,6 +81,10 @@ pub(super) fn run(
             nix::unistd::dup2_stdout(output.as_fd()).map_err(dup_error("dup2(output, 1)"))?;
             nix::unistd::dup2_stderr(output.as_fd()).map_err(dup_error("dup2(output, 2)"))?;
         }
+        // Last, so that the test's wall clock starts where the test does.
+        if let Some(wall) = test.plan.wall {
+            start_wall_clock(wall)?;
+        }
         Ok(())
     })();
     if let Err(error) = setup {
@@ -124,6 +128,21 @@ pub(super) fn run(
         other => send_report(&report, &other),
     }
     sys::exit_now(0)
+}
+
+/// Starts the test's own wall clock (`wall = "..."`).
+#[cfg(nstest_wall)]
+fn start_wall_clock(wall: crate::plan::Wall) -> Result<(), Error> {
+    sandbox::wall::start(wall)
+}
+
+/// Where the C library is not glibc, or not 64-bit, the wall clock cannot be shifted.
+#[cfg(not(nstest_wall))]
+fn start_wall_clock(_wall: crate::plan::Wall) -> Result<(), Error> {
+    Err(Error::Sys {
+        call: "wall = \"...\" (a wall clock of the test's own needs the GNU C library on a 64-bit target)",
+        source: nix::errno::Errno::ENOSYS,
+    })
 }
 
 /// Calls the test. std's backtrace printer drops the frames below a function of this name,

@@ -3,10 +3,9 @@
 //! It runs the same probe sandboxes as the runner, through the same fork server, so what
 //! it reports is what a test run will meet.
 
-use super::client::ForkServer;
 use super::diagnosis::HostFacts;
 use super::probe::{self, Kind};
-use super::run;
+use super::session::{Session, Settings};
 use crate::sandbox::leaf::{Controller, Version};
 
 /// Prints the host report; returns whether every namespace kind works. Must be called
@@ -64,16 +63,20 @@ pub fn doctor() -> bool {
     }
 
     let everything = probe::everything();
-    let probes = probe::probe_tests(everything);
-    let server = match ForkServer::start() {
-        Ok(server) => server,
+    // The doctor runs no test: the run's settings are the defaults.
+    let settings = Settings {
+        default_timeout_secs: None,
+        skip_unsupported: false,
+    };
+    let session = match Session::start(settings, everything) {
+        Ok(session) => session,
         Err(error) => {
             println!("\nnstest cannot start its fork server: {error}");
             return false;
         }
     };
-    let missing = run::find_missing_with(&server, &everything, &probes);
-    server.stop();
+    let missing = session.find_missing(&everything);
+    session.server.stop();
 
     println!();
     let without_user = missing.iter().any(|m| m.kind == Kind::User);

@@ -5,7 +5,8 @@
 use nix::sys::signal::Signal;
 
 use super::outcome::{Limit, Outcome};
-use crate::sandbox::{Plan, limits};
+use crate::plan::Plan;
+use crate::sandbox::limits;
 use crate::wire::{LimitsHit, Report};
 
 /// What the sandbox said that bears on the limits, taken before the report is classified.
@@ -97,7 +98,7 @@ pub(crate) fn attribute(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::Limits;
+    use crate::plan::Limits;
 
     fn plan(limits: Limits) -> Plan {
         Plan {

@@ -1,10 +1,9 @@
 //! A test's outcome, classified from what the sandbox reported and how its process ended.
 //! Not an error type: a failing test is a normal result of a run.
 
-use nix::sys::signal::Signal;
-
-use crate::test::{ShouldPanic, Source};
-use crate::wire::{ExitFrame, ProtocolError, Report, Step, Termination};
+use crate::error::Step;
+use crate::registry::{ShouldPanic, Source};
+use crate::wire::{ExitFrame, ProtocolError, Report, Termination};
 
 /// How one test ended: small data, no prose (the report module words it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,30 +129,6 @@ pub(crate) fn classify(
             Some(Termination::Exited(code)) => Outcome::ExitedWithoutReport { code },
             Some(Termination::TimedOut) | None => Outcome::Vanished,
         },
-    }
-}
-
-/// `SIGSEGV (signal 11)`, or `signal 99` for a number the platform does not name.
-pub(crate) fn signal_name(signal: i32) -> String {
-    match Signal::try_from(signal) {
-        Ok(sig) => format!("{} (signal {signal})", sig.as_str()),
-        Err(_) => format!("signal {signal}"),
-    }
-}
-
-/// `exited with status 3` / `was killed by SIGKILL (signal 9)`.
-pub(crate) fn describe_end(end: Termination) -> String {
-    match end {
-        Termination::Exited(code) => format!("exited with status {code}"),
-        Termination::Signaled {
-            signal,
-            core_dumped,
-        } => format!(
-            "was killed by {}{}",
-            signal_name(signal),
-            if core_dumped { ", core dumped" } else { "" }
-        ),
-        Termination::TimedOut => "timed out".to_owned(),
     }
 }
 
@@ -336,18 +311,5 @@ mod tests {
             ),
             Outcome::SetupFailed { .. }
         ));
-    }
-
-    #[test]
-    fn signals_are_named() {
-        assert_eq!(signal_name(11), "SIGSEGV (signal 11)");
-        assert_eq!(signal_name(99), "signal 99");
-        assert_eq!(
-            describe_end(Termination::Signaled {
-                signal: 6,
-                core_dumped: true
-            }),
-            "was killed by SIGABRT (signal 6), core dumped"
-        );
     }
 }

@@ -12,8 +12,8 @@ use super::client::{ForkServer, TestPipes};
 use super::limit::{self, Evidence};
 use super::outcome::{self, Outcome};
 use crate::error::{Error, Result};
+use crate::registry::Test;
 use crate::sys;
-use crate::test::Test;
 use crate::wire::{EXIT_FRAME_LEN, ExitFrame, MAX_REPORT_LEN, REPORT_HEADER_LEN, Report};
 
 /// What came back from a test's sandbox.
@@ -26,11 +26,13 @@ pub(crate) struct Sandboxed {
     pub leaked: u32,
 }
 
-/// Starts `test` through the fork server and waits until every process of it is gone.
+/// Starts `test` through the fork server, to be killed after `timeout_secs`, and waits
+/// until every process of it is gone.
 pub(crate) fn run_sandboxed(
     server: &ForkServer,
     test: &'static Test,
     capture: bool,
+    timeout_secs: Option<u64>,
 ) -> Result<Sandboxed> {
     let (report_read, report_write) = pipe()?;
     let (exit_read, exit_write) = pipe()?;
@@ -45,6 +47,7 @@ pub(crate) fn run_sandboxed(
             exit: &exit_write,
             output: output_write.as_ref(),
         },
+        timeout_secs,
     )?;
     // Only the sandbox may hold write ends now, so EOF on all three means it is gone.
     drop((report_write, exit_write, output_write));
@@ -63,7 +66,7 @@ pub(crate) fn run_sandboxed(
         report,
         exit,
         test.should_panic,
-        test.timeout().unwrap_or(0),
+        timeout_secs.unwrap_or(0),
         test.source,
     );
     let output = collected.output.into_text();

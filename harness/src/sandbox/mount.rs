@@ -18,11 +18,11 @@ use nix::fcntl::{OFlag, open};
 use nix::mount::{MsFlags, mount};
 use nix::sys::stat::Mode;
 
+use crate::error::Step;
 use crate::error::{Error, Result};
 use crate::sys;
-use crate::wire::Step;
 
-use super::Plan;
+use crate::plan::Plan;
 
 /// Where a fresh, empty tmpfs hides the host's directory: the places programs write
 /// scratch files to (`/dev/shm` holds POSIX shared memory and semaphores).
@@ -46,14 +46,17 @@ pub(crate) struct HostPaths {
 
 static HOST_PATHS: OnceLock<HostPaths> = OnceLock::new();
 
-/// Reads [`HostPaths`]. Called by the runner while still single-threaded, before it
-/// forks the fork server, like `coverage::prepare`.
-pub(crate) fn prepare() {
-    let _ = host_paths();
+/// Reads [`HostPaths`], keeping `profile_dirs` writable in every view. Called by the runner
+/// while still single-threaded, before it forks the fork server.
+pub(crate) fn prepare(profile_dirs: &[std::path::PathBuf]) {
+    let _ = HOST_PATHS.get_or_init(|| HostPaths::read(profile_dirs));
 }
 
+/// What [`prepare`] read; every sandbox is forked after it.
 pub(crate) fn host_paths() -> &'static HostPaths {
-    HOST_PATHS.get_or_init(HostPaths::read)
+    HOST_PATHS
+        .get()
+        .expect("sandbox::prepare runs in the runner before the fork server is forked")
 }
 
 fn leak(path: &Path) -> Option<&'static str> {
@@ -61,7 +64,7 @@ fn leak(path: &Path) -> Option<&'static str> {
 }
 
 impl HostPaths {
-    fn read() -> HostPaths {
+    fn read(profile_dirs: &[std::path::PathBuf]) -> HostPaths {
         let cwd = std::env::current_dir().ok();
         let mut binary_dirs = Vec::new();
         if let Some(dir) = std::env::current_exe()
@@ -75,7 +78,7 @@ impl HostPaths {
             }
             binary_dirs.extend(leak(&dir));
         }
-        let profile_dirs = crate::coverage::profile_dirs()
+        let profile_dirs = profile_dirs
             .iter()
             .filter(|dir| std::fs::create_dir_all(dir).is_ok())
             .filter_map(|dir| leak(dir))

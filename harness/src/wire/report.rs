@@ -1,6 +1,7 @@
 //! The report: what the test process (or a failing setup) says about the test.
 
 use super::{ProtocolError, VERSION, check_header};
+use crate::error::Step;
 
 /// Identifies a report: "NST".
 const REPORT_MAGIC: &[u8; 3] = b"NST";
@@ -8,70 +9,6 @@ const REPORT_MAGIC: &[u8; 3] = b"NST";
 pub const MAX_REPORT_LEN: usize = 64 * 1024;
 /// Header: magic, version, payload length.
 pub const REPORT_HEADER_LEN: usize = 3 + 1 + 4;
-
-/// The sandbox setup step that failed, so the runner can diagnose the cause.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Step {
-    /// `unshare(2)` of the namespace set.
-    Unshare = 1,
-    /// Writing `/proc/self/uid_map`.
-    WriteUidMap = 2,
-    /// Writing `deny` to `/proc/self/setgroups`.
-    DenySetgroups = 3,
-    /// Writing `/proc/self/gid_map`.
-    WriteGidMap = 4,
-    /// Making `/` recursively private.
-    MakeMountsPrivate = 5,
-    /// Mounting the tmpfs on `/tmp`.
-    MountTmp = 6,
-    /// Mounting a fresh `/proc` inside the PID namespace.
-    MountProc = 7,
-    /// Bringing `lo` up.
-    BringLoopbackUp = 8,
-    /// `sethostname(2)`.
-    SetHostname = 9,
-    /// Writing `/proc/self/timens_offsets`.
-    WriteTimeOffsets = 10,
-    /// `fork(2)` inside the sandbox.
-    Fork = 11,
-    /// Any other step (prctl, pipe, dup2, spawning the test thread).
-    Other = 12,
-    /// Making the host's mounts read-only (`mount_setattr(2)`).
-    MakeReadOnly = 13,
-    /// Opening a `writable` path of the test.
-    OpenWritable = 14,
-    /// Binding a host path back into the read-only view.
-    BindHostPath = 15,
-    /// Mounting a fresh cgroup2 on `/sys/fs/cgroup`.
-    MountCgroup = 16,
-}
-
-impl Step {
-    fn from_u8(byte: u8) -> Option<Step> {
-        use Step::*;
-        [
-            Unshare,
-            WriteUidMap,
-            DenySetgroups,
-            WriteGidMap,
-            MakeMountsPrivate,
-            MountTmp,
-            MountProc,
-            BringLoopbackUp,
-            SetHostname,
-            WriteTimeOffsets,
-            Fork,
-            Other,
-            MakeReadOnly,
-            OpenWritable,
-            BindHostPath,
-            MountCgroup,
-        ]
-        .into_iter()
-        .find(|step| *step as u8 == byte)
-    }
-}
 
 /// What the sandbox says about a test that ran (or could not start).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,15 +8,20 @@
 
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
+
 use super::{Record, Verdict};
 use crate::duration;
 use crate::runner::cli::TimeOptions;
 use crate::runner::diagnosis::{self, HostFacts};
-use crate::runner::outcome::{self, Limit, Outcome};
+use crate::runner::outcome::{Limit, Outcome};
 use crate::sandbox::limits;
+use crate::wire::Termination;
 
-/// What a finished test looks like in the report.
+/// What a finished test looks like in the report; `facts` word a sandbox that could not
+/// be built.
 pub(crate) fn record(
+    facts: &HostFacts,
     outcome: &Outcome,
     mut output: String,
     leaked: u32,
@@ -55,7 +60,7 @@ pub(crate) fn record(
             &format!("nstest: killed {leaked} process(es) the test left running"),
         );
     }
-    if let Some(note) = note(outcome) {
+    if let Some(note) = note(outcome, facts) {
         line_after(&mut output, &note);
     }
     Record {
@@ -97,14 +102,14 @@ fn line_after(output: &mut String, line: &str) {
 }
 
 /// The cause of an ending libtest has no word for.
-fn note(outcome: &Outcome) -> Option<String> {
+fn note(outcome: &Outcome, facts: &HostFacts) -> Option<String> {
     Some(match outcome {
         Outcome::Crashed {
             signal,
             core_dumped,
         } => format!(
             "nstest: the test process was killed by {}{} before reporting a result",
-            outcome::signal_name(*signal),
+            signal_name(*signal),
             if *core_dumped { ", core dumped" } else { "" }
         ),
         Outcome::TimedOut { after_secs } => format!(
@@ -116,16 +121,16 @@ fn note(outcome: &Outcome) -> Option<String> {
         }
         Outcome::DiedAfterReport { end } => format!(
             "nstest: the test process reported success, then {}",
-            outcome::describe_end(*end)
+            describe_end(*end)
         ),
         Outcome::SetupFailed {
             step,
             errno,
             detail,
-        } => diagnosis::diagnose(*step, *errno, &HostFacts::read()).render(detail),
+        } => diagnosis::diagnose(*step, *errno, facts).render(detail),
         Outcome::BadReport { error, end } => format!(
             "nstest: the test process sent an invalid result ({error}); it {}",
-            end.map_or("did not report how it ended".into(), outcome::describe_end)
+            end.map_or("did not report how it ended".into(), describe_end)
         ),
         Outcome::Vanished => "nstest: the test's supervisor process was killed before the \
              test ended (did the test kill its parent?); the test and every process it \
@@ -146,6 +151,30 @@ fn note(outcome: &Outcome) -> Option<String> {
         | Outcome::Panicked { .. }
         | Outcome::ReturnedErr { .. } => return None,
     })
+}
+
+/// `SIGSEGV (signal 11)`, or `signal 99` for a number the platform does not name.
+fn signal_name(signal: i32) -> String {
+    match Signal::try_from(signal) {
+        Ok(sig) => format!("{} (signal {signal})", sig.as_str()),
+        Err(_) => format!("signal {signal}"),
+    }
+}
+
+/// `exited with status 3` / `was killed by SIGKILL (signal 9)`.
+fn describe_end(end: Termination) -> String {
+    match end {
+        Termination::Exited(code) => format!("exited with status {code}"),
+        Termination::Signaled {
+            signal,
+            core_dumped,
+        } => format!(
+            "was killed by {}{}",
+            signal_name(signal),
+            if core_dumped { ", core dumped" } else { "" }
+        ),
+        Termination::TimedOut => "timed out".to_owned(),
+    }
 }
 
 /// `nstest: memory limit (64 MiB) reached: ...`: the limit, its value as the test wrote
@@ -174,7 +203,7 @@ mod tests {
     use super::*;
 
     fn failed_text(outcome: &Outcome, output: &str) -> String {
-        let record = record(outcome, output.into(), 0, None, None);
+        let record = record(&HostFacts::default(), outcome, output.into(), 0, None, None);
         assert_eq!(record.verdict, Verdict::Failed, "{outcome:?}");
         record.output
     }
@@ -260,8 +289,9 @@ mod tests {
             "thread 'a' panicked\n"
         );
         let unmet = record(
+            &HostFacts::default(),
             &Outcome::DidNotPanic {
-                source: crate::test::Source::NONE,
+                source: crate::registry::Source::NONE,
             },
             String::new(),
             0,
@@ -277,7 +307,7 @@ mod tests {
             expected: "specific",
         };
         assert_eq!(
-            record(&wrong, String::new(), 0, None, None).verdict,
+            record(&HostFacts::default(), &wrong, String::new(), 0, None, None).verdict,
             Verdict::FailedMsg(
                 "panic did not contain expected string\n      panic message: \"a different \
                  failure\"\n expected substring: \"specific\""
@@ -295,7 +325,15 @@ mod tests {
         };
         let at = |ms| Some(Duration::from_millis(ms));
         let verdict = |outcome: &Outcome, ms| {
-            record(outcome, String::new(), 0, at(ms), Some(&limits)).verdict
+            record(
+                &HostFacts::default(),
+                outcome,
+                String::new(),
+                0,
+                at(ms),
+                Some(&limits),
+            )
+            .verdict
         };
         assert_eq!(verdict(&Outcome::Passed, 9), Verdict::Ok);
         assert_eq!(verdict(&Outcome::Passed, 10), Verdict::TimedFail);
@@ -309,6 +347,7 @@ mod tests {
         };
         assert_eq!(
             record(
+                &HostFacts::default(),
                 &Outcome::Passed,
                 String::new(),
                 0,
@@ -324,6 +363,7 @@ mod tests {
     fn a_skip_is_an_ignore_with_its_reason() {
         assert_eq!(
             record(
+                &HostFacts::default(),
                 &Outcome::Skipped {
                     kind: "time namespaces"
                 },
@@ -336,6 +376,19 @@ mod tests {
             Verdict::Ignored(Some(
                 "needs time namespaces, which this host cannot create".into()
             ))
+        );
+    }
+
+    #[test]
+    fn signals_are_named() {
+        assert_eq!(signal_name(11), "SIGSEGV (signal 11)");
+        assert_eq!(signal_name(99), "signal 99");
+        assert_eq!(
+            describe_end(Termination::Signaled {
+                signal: 6,
+                core_dumped: true
+            }),
+            "was killed by SIGABRT (signal 6), core dumped"
         );
     }
 }

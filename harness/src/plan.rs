@@ -1,4 +1,7 @@
 //! What a test asked for: the value `#[ns_test(...)]` compiles its arguments into.
+//!
+//! Plain data (layer 1 of docs/src/architecture.md): depends on nothing in the crate.
+//! Runs in: every process; the macro builds it as a constant.
 
 /// The namespaces and settings of one test. A user namespace is always created.
 ///
@@ -23,6 +26,9 @@ pub struct Plan {
     pub hostname: Option<&'static str>,
     /// Clock offsets; `Some` creates a time namespace.
     pub time: Option<TimeOffsets>,
+    /// `wall = "..."`: where the test's own wall clock starts (no namespace: see
+    /// `sandbox::wall`).
+    pub wall: Option<Wall>,
     /// `writable = ...`: absolute host paths bound read-write into the read-only view
     /// (relative ones were joined to the package root by the macro).
     pub writable: &'static [&'static str],
@@ -34,6 +40,24 @@ pub struct Plan {
     /// `CARGO_TARGET_TMPDIR` of the test's crate (integration tests only): with `mount`, a
     /// fresh tmpfs there; its parent, the target directory, stays visible.
     pub target_tmpdir: Option<&'static str>,
+}
+
+/// Where a test's wall clock (CLOCK_REALTIME, `SystemTime`) starts; it then runs at the
+/// true clock's rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wall {
+    /// `wall = "+1d"`: the true wall clock plus this many seconds (negative: minus).
+    Offset {
+        /// Seconds added.
+        secs: i64,
+    },
+    /// `wall = "2038-01-19T03:14:00Z"`: this instant when the test starts.
+    At {
+        /// Whole seconds since the Unix epoch (negative before 1970).
+        unix_secs: i64,
+        /// Nanoseconds after them, below 1e9.
+        nanos: u32,
+    },
 }
 
 /// Offsets in seconds added to CLOCK_MONOTONIC and CLOCK_BOOTTIME inside the test.
@@ -82,6 +106,7 @@ impl Plan {
             cgroup: false,
             hostname: None,
             time: None,
+            wall: None,
             writable: &[],
             limits: Limits::NONE,
             manifest_dir: None,
@@ -101,6 +126,7 @@ impl Plan {
             cgroup: true,
             hostname: None,
             time: None,
+            wall: None,
             writable: &[],
             limits: Limits::NONE,
             manifest_dir: None,

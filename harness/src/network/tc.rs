@@ -1,7 +1,13 @@
-//! Shaping in the kernel: the traffic-control objects that make a shaped link on a switch
-//! port's egress, where the kernel has what they need (tc-htb(8), tc-netem(8)).
+//! Traffic-control messages (tc(8)), built in the test process for the switch's ports:
+//! the one `bpf` filter builder for drops and shapes, the `clsact` qdisc the drops hang on,
+//! and the `htb`/`netem` objects that make a shaped link where the kernel has them.
 //!
-//! One direction of a shaped pair, from host X to host Y, lives on Y's switch port:
+//! A drop (partition, block) is the `bpf` filter in direct-action mode on the ingress hook
+//! of a `clsact` qdisc on the source's port: the program's verdict drops the packet (see
+//! `filter::DROP`).
+//!
+//! One direction of a shaped pair, from host X to host Y, lives on Y's switch port
+//! (tc-htb(8), tc-netem(8)):
 //!
 //! - an `htb` root qdisc (handle `1:`) with no default class, so that everything not
 //!   classified goes out at once, as if it were not there;
@@ -10,7 +16,7 @@
 //! - under it, where the shape has a delay, jitter or loss, a `netem` qdisc (handle `M:`)
 //!   with them and netem's default queue of 1000 packets; otherwise htb's default leaf,
 //!   a FIFO of the port's 1000 packets;
-//! - a `bpf` classifier on `1:` whose program (see `filter::packets_from_to`) returns
+//! - the `bpf` filter on `1:` whose program (see `filter::packets_from_to`) returns
 //!   class `1:M` for the IP packets from X to Y.
 //!
 //! htb and the classifier are everywhere this module's kernels go (this project's CI
@@ -22,11 +28,17 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::Shape;
+use super::filter::{self, Program};
 use super::netlink::{self, Message, Rtnl};
 
 pub(super) const TC_H_ROOT: u32 = 0xffff_ffff;
 /// The htb root qdisc's handle, `1:`.
 pub(super) const HTB_HANDLE: u32 = 0x0001_0000;
+/// `TC_H_CLSACT` and the handle tc(8) gives the clsact qdisc.
+const TC_H_CLSACT: u32 = 0xffff_fff1;
+const CLSACT_HANDLE: u32 = 0xffff_0000;
+/// `TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS)`: the ingress hook of clsact.
+const CLSACT_INGRESS: u32 = 0xffff_fff2;
 
 const TCA_KIND: u16 = libc::TCA_KIND;
 const TCA_OPTIONS: u16 = libc::TCA_OPTIONS;
@@ -41,6 +53,8 @@ const TCA_NETEM_LATENCY64: u16 = 10;
 const TCA_NETEM_JITTER64: u16 = 11;
 const TCA_BPF_OPS_LEN: u16 = 4;
 const TCA_BPF_OPS: u16 = 5;
+const TCA_BPF_FLAGS: u16 = 8;
+const TCA_BPF_FLAG_ACT_DIRECT: u32 = 1;
 
 /// Packets a shaped direction queues at most, as the relay does (netem's default).
 const QUEUE_LIMIT: u32 = 1000;
@@ -167,21 +181,61 @@ fn netem(ifindex: i32, handle: u32, parent: u32, shape: &Shape) -> Message {
     m
 }
 
-/// The classifier on the htb of port `ifindex` (priority 1, handle 1, all protocols):
-/// `program` returns the class id of a packet, or 0 to leave it unclassified. Sent again
-/// with a new program, it replaces the old one.
-pub(super) fn classifier(ifindex: i32, program: &super::filter::Program) -> Message {
+/// Where a `bpf` filter hangs, which says what its program returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Hook {
+    /// The ingress of the port's `clsact`, in direct-action mode: the program's value is
+    /// the verdict (`filter::DROP`), so no action module is needed (`act_gact` is often
+    /// not built, as on this project's CI kernel).
+    Ingress,
+    /// The port's `htb` root: the program's value is a class id, or 0 to leave the packet
+    /// unclassified.
+    HtbClasses,
+}
+
+/// The `bpf` filter (priority 1, handle 1, all protocols) on `hook` of port `ifindex`,
+/// running `program`. Sent again with a new program, it replaces the old one.
+pub(super) fn bpf_filter(ifindex: i32, hook: Hook, program: &Program) -> Message {
     let all = u32::from((libc::ETH_P_ALL as u16).to_be());
+    let parent = match hook {
+        Hook::Ingress => CLSACT_INGRESS,
+        Hook::HtbClasses => HTB_HANDLE,
+    };
     let mut m = Message::new(
         netlink::RTM_NEWTFILTER,
         netlink::NLM_F_CREATE,
-        &netlink::tcmsg(ifindex, 1, HTB_HANDLE, (1 << 16) | all),
+        &netlink::tcmsg(ifindex, 1, parent, (1 << 16) | all),
     );
     let len = u16::try_from(program.len()).expect("a program of a few thousand instructions");
     m.attr_str(TCA_KIND, "bpf").nest(TCA_OPTIONS, |m| {
         m.attr(TCA_BPF_OPS_LEN, &len.to_ne_bytes())
-            .attr(TCA_BPF_OPS, &super::filter::to_bytes(program));
+            .attr(TCA_BPF_OPS, &filter::to_bytes(program));
+        if hook == Hook::Ingress {
+            m.attr_u32(TCA_BPF_FLAGS, TCA_BPF_FLAG_ACT_DIRECT);
+        }
     });
+    m
+}
+
+/// The `clsact` qdisc of port `ifindex`, which the drop filters hang on.
+pub(super) fn clsact(ifindex: i32) -> Message {
+    let mut m = Message::new(
+        netlink::RTM_NEWQDISC,
+        netlink::NLM_F_CREATE | netlink::NLM_F_EXCL,
+        &netlink::tcmsg(ifindex, CLSACT_HANDLE, TC_H_CLSACT, 0),
+    );
+    m.attr_str(TCA_KIND, "clsact");
+    m
+}
+
+/// A `noqueue` root qdisc on `ifindex`, replacing what is there (a veth's default).
+pub(super) fn noqueue_root(ifindex: i32) -> Message {
+    let mut m = Message::new(
+        netlink::RTM_NEWQDISC,
+        netlink::NLM_F_CREATE | netlink::NLM_F_REPLACE,
+        &netlink::tcmsg(ifindex, 0, TC_H_ROOT, 0),
+    );
+    m.attr_str(TCA_KIND, "noqueue");
     m
 }
 
@@ -318,7 +372,7 @@ mod tests {
             jf: 0,
             k: 0,
         }];
-        let c = classifier(104, &program);
+        let c = bpf_filter(104, Hook::HtbClasses, &program);
         let (_, handle, parent) = header(&c);
         assert_eq!((handle, parent), (1, 0x0001_0000));
         let a = attrs(&body(c));
@@ -328,6 +382,18 @@ mod tests {
         assert_eq!(
             opts.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
             [TCA_BPF_OPS_LEN, TCA_BPF_OPS]
+        );
+        // The same program dropping on clsact's ingress: direct action, so its value is
+        // the verdict.
+        let d = bpf_filter(104, Hook::Ingress, &program);
+        assert_eq!(header(&d).2, CLSACT_INGRESS);
+        let opts = attrs(&attrs(&body(d))[1].1);
+        assert_eq!(
+            opts[2],
+            (
+                TCA_BPF_FLAGS,
+                TCA_BPF_FLAG_ACT_DIRECT.to_ne_bytes().to_vec()
+            )
         );
         let d = delete_class(104, 9);
         assert_eq!(header(&d), (104, 0x0001_0009, 0x0001_0000));
