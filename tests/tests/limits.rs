@@ -101,6 +101,7 @@ fn each_limit_is_reached_and_named_and_the_neighbours_pass() {
     let expected = [
         ("all_four_with_net_and_mount", "ok"),
         ("cpu_spin_fails_naming_the_limit", "FAILED"),
+        ("cpu_counts_the_whole_tree", "FAILED"),
         ("cpu_under_the_limit_passes", "ok"),
         ("default_limit_stops_a_bomb", "FAILED"),
         ("default_limit_stops_a_thread_bomb", "FAILED"),
@@ -153,6 +154,11 @@ fn each_limit_is_reached_and_named_and_the_neighbours_pass() {
     assert_eq!(
         last_line(&r, "cpu_spin_fails_naming_the_limit"),
         "nstest: cpu time limit (1s) reached: the kernel ended the test process with SIGXCPU"
+    );
+    assert_eq!(
+        last_line(&r, "cpu_counts_the_whole_tree"),
+        "nstest: cpu time limit (1s) reached: the test's processes used it together; nstest \
+         ended them"
     );
     assert_eq!(
         last_line(&r, "times_out_with_limits"),

@@ -151,7 +151,9 @@ fn print_limits(root: bool) {
         ),
         (
             "cpu",
-            "RLIMIT_CPU per process: SIGXCPU at the limit, SIGKILL a second later".to_owned(),
+            "the tree's CPU time, added up by the slot every 100 ms, and RLIMIT_CPU per \
+             process (SIGXCPU at the limit)"
+                .to_owned(),
         ),
     ] {
         println!("  {name:<34} {how}");
