@@ -83,9 +83,9 @@ pub(crate) fn attribute(
             Outcome::Crashed { signal, .. } if *signal == Signal::SIGXCPU as i32 => {
                 Some("the kernel ended the test process with SIGXCPU")
             }
-            _ if evidence.hit.cpu => {
-                Some("the test's processes used it together; nstest ended them")
-            }
+            _ if evidence.hit.cpu => Some(
+                "the test and the processes it started used it, counted together; nstest ended them all",
+            ),
             _ => None,
         };
         if let Some(what_failed) = what_failed {
