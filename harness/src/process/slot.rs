@@ -267,7 +267,8 @@ fn finish(
         // Timed out, or at the CPU time limit of the tree. Killing the test process (or
         // init, which takes the whole PID namespace with it) and then every leftover
         // leaves nothing running.
-        let at_cpu_limit = deadline.is_none_or(|at| Instant::now() < at);
+        let at_cpu_limit =
+            test.plan.limits.cpu_secs.is_some() && deadline.is_none_or(|at| Instant::now() < at);
         let _ = kill(child, Signal::SIGKILL);
         let end = reap::reap_until(child);
         let leaked = reap::kill_and_reap_leftovers(kill_children);
