@@ -21,6 +21,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_fixture_limits");
 /// The `sleep` argument of every child the fixture starts.
 const NAP: &str = "61.4142";
 
+/// The failure line of a tree that reached `cpu = "1s"` together.
+const TREE_CPU: &str = "nstest: cpu time limit (1s) reached: the test and the processes it \
+    started used it, counted together; nstest ended them all";
+
 /// The run's default process limit in most runs: small, so a bomb of processes ends fast.
 const SMALL_DEFAULT: &str = "200";
 
@@ -101,6 +105,7 @@ fn each_limit_is_reached_and_named_and_the_neighbours_pass() {
     let expected = [
         ("all_four_with_net_and_mount", "ok"),
         ("cpu_spin_fails_naming_the_limit", "FAILED"),
+        ("cpu_counts_the_whole_tree", "FAILED"),
         ("cpu_under_the_limit_passes", "ok"),
         ("default_limit_stops_a_bomb", "FAILED"),
         ("default_limit_stops_a_thread_bomb", "FAILED"),
@@ -150,10 +155,16 @@ fn each_limit_is_reached_and_named_and_the_neighbours_pass() {
         memory.starts_with("nstest: memory limit (64 MiB) reached: "),
         "{memory}"
     );
-    assert_eq!(
-        last_line(&r, "cpu_spin_fails_naming_the_limit"),
-        "nstest: cpu time limit (1s) reached: the kernel ended the test process with SIGXCPU"
+    // One process alone: the kernel's SIGXCPU, or the slot's count of the tree, whichever
+    // comes first (the slot adds up every 100 ms).
+    let spin = last_line(&r, "cpu_spin_fails_naming_the_limit");
+    assert!(
+        spin == "nstest: cpu time limit (1s) reached: the kernel ended the test process with SIGXCPU"
+            || spin == TREE_CPU,
+        "{spin}"
     );
+    // Three processes, each with a third of it: only the tree's count reaches it.
+    assert_eq!(last_line(&r, "cpu_counts_the_whole_tree"), TREE_CPU);
     assert_eq!(
         last_line(&r, "times_out_with_limits"),
         "nstest: timed out after 1s; the test and every process it started were killed"

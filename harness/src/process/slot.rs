@@ -254,16 +254,33 @@ fn finish(
     leaf: &mut SlotLeaf,
 ) {
     let deadline = timeout.map(|after| Instant::now() + after);
-    let Some(end) = reap::reap_until_deadline(child, deadline) else {
-        // Timed out. Killing the test process (or init, which takes the whole PID
-        // namespace with it) and then every leftover leaves nothing running.
+    let cpu_before = reaped_cpu();
+    // Once everything of the test is reaped, the slot's children's CPU time has grown by
+    // exactly the tree's: each process is reaped by its parent, by init or by this
+    // subreaper, and each reaper's count holds what it reaped (getrusage(2)).
+    let cpu_reached = |test: &Test| {
+        test.plan.limits.cpu_secs.is_some_and(|secs| {
+            reaped_cpu().saturating_sub(cpu_before) >= Duration::from_secs(secs)
+        })
+    };
+    let Some(end) = wait_within_limits(test, child, deadline) else {
+        // Timed out, or at the CPU time limit of the tree. Killing the test process (or
+        // init, which takes the whole PID namespace with it) and then every leftover
+        // leaves nothing running.
+        let at_cpu_limit =
+            test.plan.limits.cpu_secs.is_some() && deadline.is_none_or(|at| Instant::now() < at);
         let _ = kill(child, Signal::SIGKILL);
-        let _ = reap::reap_until(child);
+        let end = reap::reap_until(child);
         let leaked = reap::kill_and_reap_leftovers(kill_children);
+        let mut limits = leaf.hits(&test.plan);
+        limits.cpu = at_cpu_limit || cpu_reached(test);
         let frame = ExitFrame {
-            test: Termination::TimedOut,
+            test: match (at_cpu_limit, end) {
+                (true, Some(end)) => end,
+                _ => Termination::TimedOut,
+            },
             leaked,
-            limits: leaf.hits(&test.plan),
+            limits,
         };
         let _ = write_all(exit, &frame.encode());
         return;
@@ -286,11 +303,53 @@ fn finish(
             limits: LimitsHit::default(),
         },
     };
-    let frame = ExitFrame {
-        limits: leaf.hits(&test.plan),
-        ..frame
-    };
+    let mut limits = leaf.hits(&test.plan);
+    limits.cpu = cpu_reached(test);
+    let frame = ExitFrame { limits, ..frame };
     let _ = write_all(exit, &frame.encode());
+}
+
+/// User and system CPU time of the slot's reaped children (getrusage(2),
+/// `RUSAGE_CHILDREN`).
+fn reaped_cpu() -> Duration {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_CHILDREN).map_or(Duration::ZERO, |usage| {
+        let micros = |tv: nix::sys::time::TimeVal| {
+            Duration::from_secs(tv.tv_sec().unsigned_abs())
+                + Duration::from_micros(tv.tv_usec().unsigned_abs())
+        };
+        micros(usage.user_time()) + micros(usage.system_time())
+    })
+}
+
+/// How often the slot adds up the CPU time of a test that has a `cpu` limit.
+const CPU_CHECK_EVERY: Duration = Duration::from_millis(100);
+
+/// Waits for `child` as [`reap::reap_until_deadline`] does; with a `cpu` limit, also
+/// wakes every [`CPU_CHECK_EVERY`] to add up the CPU time of the test's whole tree, and
+/// returns `None` early once it reaches the limit. (Each process also has the limit as its
+/// own `RLIMIT_CPU`, which stops one process alone at once.)
+fn wait_within_limits(
+    test: &'static Test,
+    child: Pid,
+    deadline: Option<Instant>,
+) -> Option<Termination> {
+    let Some(secs) = test.plan.limits.cpu_secs else {
+        return reap::reap_until_deadline(child, deadline);
+    };
+    let limit = secs.saturating_mul(sandbox::limits::ticks_per_second());
+    loop {
+        let step = Instant::now() + CPU_CHECK_EVERY;
+        let until = deadline.map_or(step, |at| at.min(step));
+        if let Some(end) = reap::reap_until_deadline(child, Some(until)) {
+            return Some(end);
+        }
+        if deadline.is_some_and(|at| Instant::now() >= at)
+            || sandbox::limits::tree_cpu_ticks() >= limit
+        {
+            return None;
+        }
+    }
 }
 
 fn read_frame(fd: &OwnedFd) -> Option<ExitFrame> {

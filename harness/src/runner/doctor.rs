@@ -6,7 +6,7 @@
 use super::diagnosis::HostFacts;
 use super::probe::{self, Kind};
 use super::session::{Session, Settings};
-use crate::sandbox::leaf::Controller;
+use crate::sandbox::leaf::{Controller, Version};
 
 /// Prints the host report; returns whether every namespace kind works. Must be called
 /// while the process is single-threaded (it starts a fork server).
@@ -108,9 +108,13 @@ pub fn doctor() -> bool {
 fn print_limits(root: bool) {
     let own = crate::sandbox::leaf::own();
     let cgroup = |controller| {
-        own.iter()
-            .find(|h| h.controller == controller)
-            .map(|h| h.dir.clone())
+        own.iter().find(|h| h.controller == controller).map(|h| {
+            let version = match h.version {
+                Version::V1 => "v1",
+                Version::V2 => "v2",
+            };
+            (version, h.dir.clone())
+        })
     };
     let default = match crate::sandbox::limits::run_pids() {
         Ok(n) => format!("{n} tasks"),
@@ -118,21 +122,21 @@ fn print_limits(root: bool) {
     };
     println!("\n  limits on a test's resources (default process limit: {default}, NSTEST_PIDS)");
     let pids = match cgroup(Controller::Pids) {
-        Some(dir) => format!(
-            "cgroup v1 pids.max, a leaf per slot under {dir}: every task of the test's \
-             tree, threads included"
+        Some((version, dir)) => format!(
+            "cgroup {version} pids.max, a leaf per slot under {dir}: every task of the \
+             test's tree, threads included"
         ),
         None if root => "NOT ENFORCED: the kernel exempts root from RLIMIT_NPROC, and no \
-             pids cgroup can be made here (see docs/src/limits.md)"
+             pids cgroup can be made here (NSTEST_CGROUP; see docs/src/limits.md)"
             .to_owned(),
         None => "RLIMIT_NPROC in the test's own user namespace (Linux 5.14+): the test's \
              tasks, threads included"
             .to_owned(),
     };
     let memory = match cgroup(Controller::Memory) {
-        Some(dir) => format!(
-            "cgroup v1 memory.limit_in_bytes, a leaf per slot under {dir}: memory the \
-             tree uses, page cache and tmpfs included; OOM kill at the limit"
+        Some((version, dir)) => format!(
+            "cgroup {version} memory limit, a leaf per slot under {dir}: memory the tree \
+             uses, page cache and tmpfs included; OOM kill at the limit"
         ),
         None => "RLIMIT_DATA per process: private writable memory as reserved (not as \
              touched), beyond what the process held at its start; no page cache"
@@ -147,7 +151,9 @@ fn print_limits(root: bool) {
         ),
         (
             "cpu",
-            "RLIMIT_CPU per process: SIGXCPU at the limit, SIGKILL a second later".to_owned(),
+            "the tree's CPU time, added up by the slot every 100 ms, and RLIMIT_CPU per \
+             process (SIGXCPU at the limit)"
+                .to_owned(),
         ),
     ] {
         println!("  {name:<34} {how}");

@@ -78,11 +78,20 @@ pub(crate) fn attribute(
             };
         }
     }
-    if let (Some(secs), Outcome::Crashed { signal, .. }) = (plan.limits.cpu_secs, &outcome) {
-        if *signal == Signal::SIGXCPU as i32 {
+    if let Some(secs) = plan.limits.cpu_secs {
+        let what_failed = match &outcome {
+            Outcome::Crashed { signal, .. } if *signal == Signal::SIGXCPU as i32 => {
+                Some("the kernel ended the test process with SIGXCPU")
+            }
+            _ if evidence.hit.cpu => Some(
+                "the test and the processes it started used it, counted together; nstest ended them all",
+            ),
+            _ => None,
+        };
+        if let Some(what_failed) = what_failed {
             return Outcome::LimitReached {
                 limit: Limit::Cpu(secs),
-                what_failed: None,
+                what_failed: Some(what_failed.to_owned()),
             };
         }
     }
@@ -134,7 +143,7 @@ mod tests {
         let counted = Evidence {
             hit: LimitsHit {
                 pids: true,
-                memory: false,
+                ..LimitsHit::default()
             },
             ..Evidence::default()
         };
@@ -183,8 +192,8 @@ mod tests {
         };
         let oom = Evidence {
             hit: LimitsHit {
-                pids: false,
                 memory: true,
+                ..LimitsHit::default()
             },
             ..Evidence::default()
         };
@@ -203,8 +212,22 @@ mod tests {
             attribute(xcpu, Evidence::default(), &limited, ""),
             Outcome::LimitReached {
                 limit: Limit::Cpu(1),
-                what_failed: None
+                what_failed: Some("the kernel ended the test process with SIGXCPU".into())
             }
         );
+        let tree = Evidence {
+            hit: LimitsHit {
+                cpu: true,
+                ..LimitsHit::default()
+            },
+            ..Evidence::default()
+        };
+        assert!(matches!(
+            attribute(panicked(), tree, &limited, ""),
+            Outcome::LimitReached {
+                limit: Limit::Cpu(1),
+                what_failed: Some(_)
+            }
+        ));
     }
 }

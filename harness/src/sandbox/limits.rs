@@ -12,7 +12,8 @@
 //! - `RLIMIT_DATA`, for memory: private writable mappings (the heap, anonymous `mmap`,
 //!   thread stacks) of each process, reserved rather than touched, on top of what the test
 //!   process already had when its test started.
-//! - `RLIMIT_CPU`: CPU time of each process (SIGXCPU at the limit, SIGKILL a second later).
+//! - `RLIMIT_CPU`: CPU time of each process (SIGXCPU at the limit, SIGKILL a second later);
+//!   the tree's total is the slot's to watch, with [`tree_cpu_ticks`].
 //! - `disk` is the `size=` of each fresh tmpfs (`mount`).
 
 use std::sync::OnceLock;
@@ -146,6 +147,62 @@ pub(crate) fn at_pids_limit() -> bool {
     matches!(crate::sys::limits::can_start_a_task(), Ok(false))
 }
 
+/// CPU time used so far by the calling slot's test, in clock ticks: every process below
+/// the slot, live or not yet reaped (utime + stime), with what each has reaped of its own
+/// children (cutime + cstime), from proc_pid_stat(5). The slot runs one test at a time, so
+/// everything below it is that test's; processes the test reaped are in their reaper's
+/// counts, orphans wait as zombies of the slot (or of init) until the test ends.
+pub(crate) fn tree_cpu_ticks() -> u64 {
+    let mut total = 0;
+    let mut pending: Vec<u32> = crate::sys::children_of_self()
+        .into_iter()
+        .map(|pid| pid.as_raw().unsigned_abs())
+        .collect();
+    while let Some(pid) = pending.pop() {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        total += cpu_ticks_of(&stat);
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            pending.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+        }
+    }
+    total
+}
+
+/// utime + stime + cutime + cstime (fields 14 to 17) of a `/proc/<pid>/stat` line; the
+/// name before them is in parentheses and may hold spaces.
+fn cpu_ticks_of(stat: &str) -> u64 {
+    let Some((_, after_name)) = stat.rsplit_once(") ") else {
+        return 0;
+    };
+    // After the name: state (field 3) ... utime is field 14, the 12th from here.
+    after_name
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .filter_map(|n| n.parse::<i64>().ok())
+        .map(i64::unsigned_abs)
+        .sum()
+}
+
+/// Clock ticks per second, as `/proc/<pid>/stat` counts CPU time (sysconf(3)).
+pub(crate) fn ticks_per_second() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|n| u64::try_from(n).ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(100)
+}
+
 /// `64 MiB`, `512 KiB`, `1 GiB`, or `1000 bytes`: a size as the failure texts say it.
 pub(crate) fn format_size(bytes: u64) -> String {
     for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
@@ -167,6 +224,16 @@ mod tests {
         assert_eq!(format_size(2 << 30), "2 GiB");
         assert_eq!(format_size(1536 << 10), "1536 KiB");
         assert_eq!(format_size(1000), "1000 bytes");
+    }
+
+    #[test]
+    fn cpu_ticks_are_the_four_time_fields_after_the_name() {
+        let stat = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 7 3 2 1 20 0 1 0 5 0 0";
+        assert_eq!(cpu_ticks_of(stat), 7 + 3 + 2 + 1);
+        assert_eq!(cpu_ticks_of("garbage"), 0);
+        let own = std::fs::read_to_string("/proc/self/stat").unwrap();
+        assert!(cpu_ticks_of(&own) < 1_000_000);
+        assert!(ticks_per_second() > 0);
     }
 
     #[test]

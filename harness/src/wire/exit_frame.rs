@@ -33,17 +33,20 @@ pub struct LimitsHit {
     pub pids: bool,
     /// The memory controller killed a process of the test at its limit.
     pub memory: bool,
+    /// The test's tree reached its CPU time limit, and the slot killed it.
+    pub cpu: bool,
 }
 
 impl LimitsHit {
     fn bits(self) -> u8 {
-        u8::from(self.pids) | (u8::from(self.memory) << 1)
+        u8::from(self.pids) | (u8::from(self.memory) << 1) | (u8::from(self.cpu) << 2)
     }
 
     fn from_bits(bits: u8) -> LimitsHit {
         LimitsHit {
             pids: bits & 1 != 0,
             memory: bits & 2 != 0,
+            cpu: bits & 4 != 0,
         }
     }
 }
@@ -128,7 +131,7 @@ mod tests {
             },
             Termination::TimedOut,
         ] {
-            for bits in 0..4 {
+            for bits in 0..8 {
                 let limits = LimitsHit::from_bits(bits);
                 let frame = ExitFrame {
                     test,

@@ -191,9 +191,9 @@ fn limit_reached(limit: Limit, what_failed: Option<&str>) -> String {
             what_failed.unwrap_or("the kernel stopped the test")
         ),
         Limit::Cpu(secs) => format!(
-            "nstest: cpu time limit ({}) reached: the kernel ended the test process with \
-             SIGXCPU",
-            duration::format_seconds(secs)
+            "nstest: cpu time limit ({}) reached: {}",
+            duration::format_seconds(secs),
+            what_failed.unwrap_or("the test was ended")
         ),
     }
 }
@@ -254,7 +254,10 @@ mod tests {
              failed\n"
         );
         assert_eq!(
-            reached(Limit::Cpu(1), None),
+            reached(
+                Limit::Cpu(1),
+                Some("the kernel ended the test process with SIGXCPU")
+            ),
             "nstest: cpu time limit (1s) reached: the kernel ended the test process with \
              SIGXCPU\n"
         );

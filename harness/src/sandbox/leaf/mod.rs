@@ -20,10 +20,13 @@
 //!   it reads which were reached. The slot and a PID namespace's init count as tasks of
 //!   the leaf, so `pids.max` is the test's limit plus them.
 //!
-//! Only cgroup v1 hierarchies are used here (this project's CI hosts have their
-//! controllers there). On a cgroup2-only host the limits fall back to resource limits;
-//! `docs/src/limits.md` says what each counts.
+//! Where to make them is `find`'s job: the runner's own cgroup in the v1 hierarchies (this
+//! project's CI hosts), else a cgroup2 directory (`NSTEST_CGROUP`, or for root the cgroup2
+//! root) whose controllers the fork server hands to the run's directory. Where none is
+//! found, the limits fall back to resource limits; `docs/src/limits.md` says what each
+//! counts.
 
+use std::io::ErrorKind;
 use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -35,28 +38,9 @@ use super::limits::{self, Enforced};
 use crate::error::{Error, Result};
 use crate::wire::LimitsHit;
 
-/// A controller nstest puts a test's tree under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Controller {
-    Pids,
-    Memory,
-}
+mod find;
 
-impl Controller {
-    fn name(self) -> &'static str {
-        match self {
-            Controller::Pids => "pids",
-            Controller::Memory => "memory",
-        }
-    }
-}
-
-/// The runner's own cgroup directory in the v1 hierarchy of a controller.
-#[derive(Debug, Clone)]
-pub(crate) struct Hierarchy {
-    pub(crate) controller: Controller,
-    pub(crate) dir: String,
-}
+pub(crate) use find::{Controller, Hierarchy, Version};
 
 /// The hierarchies where the runner may make cgroups, found once in the runner.
 static OWN: OnceLock<Vec<Hierarchy>> = OnceLock::new();
@@ -66,47 +50,48 @@ pub(crate) fn prepare() {
     let _ = own();
 }
 
-/// The runner's cgroup in each v1 hierarchy of `pids` and `memory` it may write to.
+/// Where the runner may make cgroups for `pids` and `memory` (see `find`).
 pub(crate) fn own() -> &'static [Hierarchy] {
     OWN.get_or_init(|| {
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-        [Controller::Pids, Controller::Memory]
-            .into_iter()
-            .filter_map(|controller| {
-                let dir = v1_dir(&mountinfo, &cgroups, controller.name())?;
-                nix::unistd::access(dir.as_str(), nix::unistd::AccessFlags::W_OK).ok()?;
-                Some(Hierarchy { controller, dir })
-            })
-            .collect()
+        let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+        let given = std::env::var("NSTEST_CGROUP")
+            .ok()
+            .filter(|dir| dir.starts_with('/'));
+        find::find(&find::Host {
+            mountinfo: &read("/proc/self/mountinfo"),
+            cgroups: &read("/proc/self/cgroup"),
+            given: given.as_deref(),
+            root: nix::unistd::geteuid().is_root(),
+            writable: &|dir| nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok(),
+            controllers: &|dir| read(&format!("{dir}/cgroup.controllers")),
+        })
     })
 }
 
-/// The calling process's cgroup directory in the v1 hierarchy of `controller`, from
-/// mountinfo(5) (mount root, mount point, `cgroup` type, super options naming the
-/// controller) and `/proc/self/cgroup` (`id:controllers:path`, cgroups(7)).
-fn v1_dir(mountinfo: &str, cgroups: &str, controller: &str) -> Option<String> {
-    let (root, point) = mountinfo.lines().find_map(|line| {
-        let (fields, rest) = line.split_once(" - ")?;
-        let mut rest = rest.split(' ');
-        let (fstype, _source, options) = (rest.next()?, rest.next()?, rest.next()?);
-        let named = options.split(',').any(|option| option == controller);
-        let fields: Vec<&str> = fields.split(' ').collect();
-        (fstype == "cgroup" && named).then(|| (fields.get(3).copied(), fields.get(4).copied()))
-    })?;
-    let (root, point) = (root?, point?);
-    let path = cgroups.lines().find_map(|line| {
-        let mut parts = line.splitn(3, ':');
-        let (_, names, path) = (parts.next()?, parts.next()?, parts.next()?);
-        names
-            .split(',')
-            .any(|name| name == controller)
-            .then_some(path)
-    })?;
-    let inside = path
-        .strip_prefix(root.trim_end_matches('/'))
-        .unwrap_or(path);
-    Some(format!("{point}{}", inside.trim_end_matches('/')))
+impl Version {
+    /// The memory limit's control file, and how it spells "no limit".
+    fn memory_limit(self) -> (&'static str, &'static str) {
+        match self {
+            Version::V1 => ("memory.limit_in_bytes", "-1"),
+            Version::V2 => ("memory.max", "max"),
+        }
+    }
+
+    /// The memory in use, in bytes.
+    fn memory_usage(self) -> &'static str {
+        match self {
+            Version::V1 => "memory.usage_in_bytes",
+            Version::V2 => "memory.current",
+        }
+    }
+
+    /// The file whose `oom_kill` line counts the processes killed at the limit.
+    fn oom_events(self) -> &'static str {
+        match self {
+            Version::V1 => "memory.oom_control",
+            Version::V2 => "memory.events",
+        }
+    }
 }
 
 /// The run's directory in each hierarchy, made by the fork server.
@@ -124,14 +109,34 @@ pub(crate) fn open_run() {
         .filter_map(|own| {
             sweep_stale(&own.dir);
             let dir = format!("{}/nstest-{me}", own.dir);
-            std::fs::create_dir(&dir).ok()?;
-            Some(Hierarchy {
-                controller: own.controller,
-                dir,
-            })
+            let created = std::fs::create_dir(&dir);
+            // With cgroup2 both controllers share the directory: the second finds it made.
+            if let Err(e) = created {
+                let shared = own.version == Version::V2 && e.kind() == ErrorKind::AlreadyExists;
+                if !shared {
+                    return None;
+                }
+            }
+            if own.version == Version::V2 && !hand_down(&own.dir, &dir, own.controller) {
+                let _ = std::fs::remove_dir(&dir);
+                return None;
+            }
+            Some(Hierarchy { dir, ..own.clone() })
         })
         .collect();
     let _ = RUN.set(made);
+}
+
+/// cgroup2: enables `controller` for the children of `base` and of the run's directory
+/// `run`, so that the slots' leaves have its control files (cgroups(7), "Enabling and
+/// disabling controllers"). Already enabled is fine.
+fn hand_down(base: &str, run: &str, controller: Controller) -> bool {
+    let enable = format!("+{}", controller.name());
+    [base, run].into_iter().all(|dir| {
+        let enabled = std::fs::read_to_string(format!("{dir}/cgroup.subtree_control"))
+            .is_ok_and(|text| text.split_whitespace().any(|c| c == controller.name()));
+        enabled || write(dir, "cgroup.subtree_control", &enable).is_ok()
+    })
 }
 
 /// Removes `nstest-<pid>` directories under `dir` whose pid is no longer running, with
@@ -209,8 +214,11 @@ pub(crate) fn enforced() -> Enforced {
 /// counter last read from it.
 struct Leaf {
     dir: String,
+    version: Version,
     written: Option<u64>,
     events: u64,
+    /// `events` was read after the last test, so it is current.
+    counted: bool,
 }
 
 /// A slot's leaves: where it and every test it forks are counted.
@@ -222,6 +230,10 @@ pub(crate) struct SlotLeaf {
 /// `u64::MAX` stands for "no limit" in the two files below.
 const UNLIMITED: u64 = u64::MAX;
 
+/// How much more than a test's `memory` a limit written for an earlier test may give it
+/// before it is written again.
+const MEMORY_SLACK: u64 = 1 << 20;
+
 impl SlotLeaf {
     /// In a fresh slot: makes its leaf in each hierarchy of the run and moves itself in.
     /// A hierarchy where that fails is left out; its limit then falls back to a resource
@@ -232,19 +244,26 @@ impl SlotLeaf {
             pids: None,
             memory: None,
         };
+        let mut joined_dirs: Vec<String> = Vec::new();
         for run in RUN.get().map_or(&[][..], Vec::as_slice) {
             let dir = slot_dir(run, me);
-            if std::fs::create_dir(&dir).is_err() {
-                continue;
-            }
-            if write(&dir, "cgroup.procs", "0").is_err() {
-                let _ = std::fs::remove_dir(&dir);
-                continue;
+            // With cgroup2 one leaf serves both controllers: joined once.
+            if !joined_dirs.contains(&dir) {
+                if std::fs::create_dir(&dir).is_err() {
+                    continue;
+                }
+                if write(&dir, "cgroup.procs", "0").is_err() {
+                    let _ = std::fs::remove_dir(&dir);
+                    continue;
+                }
+                joined_dirs.push(dir.clone());
             }
             let joined = Some(Leaf {
                 dir,
+                version: run.version,
                 written: None,
                 events: 0,
+                counted: false,
             });
             match run.controller {
                 Controller::Pids => leaf.pids = joined,
@@ -272,15 +291,27 @@ impl SlotLeaf {
             // What the leaf holds now (the slot's own pages, page cache an earlier test
             // left) is not the test's: it gets `memory` on top. Never below what is held,
             // which the kernel refuses with EBUSY.
+            // A limit already written that gives the test its value, and at most
+            // `MEMORY_SLACK` more, is kept: the slot's few pages move a little from test
+            // to test, and a write per test would cost more than the precision is worth.
+            let version = leaf.version;
             let bytes = plan.limits.memory.map_or(UNLIMITED, |bytes| {
-                counter(&leaf.dir, "memory.usage_in_bytes", "").saturating_add(bytes)
+                let want = counter(&leaf.dir, version.memory_usage(), "").saturating_add(bytes);
+                match leaf.written {
+                    Some(kept) if (want..=want.saturating_add(MEMORY_SLACK)).contains(&kept) => {
+                        kept
+                    }
+                    _ => want,
+                }
             });
-            leaf.set("memory.limit_in_bytes", bytes, |n| match n {
-                UNLIMITED => "-1".to_owned(),
+            let (file, unlimited) = version.memory_limit();
+            leaf.set(file, bytes, |n| match n {
+                UNLIMITED => unlimited.to_owned(),
                 n => n.to_string(),
             })?;
-            if bytes != UNLIMITED {
-                leaf.events = counter(&leaf.dir, "memory.oom_control", "oom_kill ");
+            if bytes != UNLIMITED && !leaf.counted {
+                leaf.events = counter(&leaf.dir, version.oom_events(), "oom_kill ");
+                leaf.counted = true;
             }
         }
         Ok(())
@@ -294,10 +325,15 @@ impl SlotLeaf {
             hit.pids = now > leaf.events;
             leaf.events = now;
         }
-        if let (Some(leaf), Some(_)) = (&mut self.memory, plan.limits.memory) {
-            let now = counter(&leaf.dir, "memory.oom_control", "oom_kill ");
-            hit.memory = now > leaf.events;
-            leaf.events = now;
+        if let Some(leaf) = &mut self.memory {
+            if plan.limits.memory.is_some() {
+                let now = counter(&leaf.dir, leaf.version.oom_events(), "oom_kill ");
+                hit.memory = now > leaf.events;
+                leaf.events = now;
+            } else {
+                // Not read after this test: read again before the next limited one.
+                leaf.counted = false;
+            }
         }
         hit
     }
@@ -338,30 +374,6 @@ fn counter(dir: &str, file: &str, key: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_v1_directory_is_the_mount_point_and_the_cgroup_path() {
-        let mountinfo = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
-            39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids\n\
-            35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n\
-            40 31 0:37 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
-        let cgroups = "8:pids:/\n4:memory:/process_api/f06a\n0::/\n";
-        assert_eq!(
-            v1_dir(mountinfo, cgroups, "pids").as_deref(),
-            Some("/sys/fs/cgroup/pids")
-        );
-        assert_eq!(
-            v1_dir(mountinfo, cgroups, "memory").as_deref(),
-            Some("/sys/fs/cgroup/memory/process_api/f06a")
-        );
-        assert_eq!(v1_dir(mountinfo, cgroups, "cpu"), None);
-        // A hierarchy mounted at a cgroup of its own (a container's view).
-        let nested = "39 31 0:36 /docker/ab /sys/fs/cgroup/pids ro - cgroup cgroup rw,pids\n";
-        assert_eq!(
-            v1_dir(nested, "8:pids:/docker/ab/x\n", "pids").as_deref(),
-            Some("/sys/fs/cgroup/pids/x")
-        );
-    }
 
     #[test]
     fn counters_are_read_by_key() {
