@@ -21,8 +21,8 @@
 //!     let _listener = std::net::TcpListener::bind("127.0.0.1:80").unwrap();
 //! }
 //!
-//! #[ns_test(mount, time = "+1h")]
-//! fn has_a_private_tmp_and_a_shifted_clock() {
+//! #[ns_test(mount, time = "+1h", wall = "+30d")]
+//! fn has_a_private_tmp_and_shifted_clocks() {
 //!     std::fs::write("/tmp/private", "only this test sees it").unwrap();
 //! }
 //!
