@@ -27,6 +27,7 @@ const NEEDS_TOOLCHAIN: &[&str] = &[
     "libtest",
     "parity",
     "coverage",
+    "chaos_tools",
 ];
 
 fn main() -> ExitCode {

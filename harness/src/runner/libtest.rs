@@ -122,7 +122,12 @@ pub fn run(test: &'static Test, should_panic: bool) {
         }
     };
     let capture = captures_output();
-    let (outcome, output, leaked) = state.run_one(test, capture);
+    let trial::Sandboxed {
+        outcome,
+        output,
+        leaked,
+        notes,
+    } = state.run_one(test, capture);
     let name = test.name();
     if leaked > 0 && outcome == Outcome::Passed {
         eprint_now(&format!(
@@ -142,7 +147,11 @@ pub fn run(test: &'static Test, should_panic: bool) {
         ));
         return;
     }
-    let record = failure::record(&outcome, output, leaked, None, None);
+    let mut record = failure::record(&outcome, output, leaked, None, None);
+    failure::add_notes(&mut record, &notes, name);
+    if record.verdict == Verdict::Ok {
+        trial::discard_captures(&notes);
+    }
     print!("{}", record.output);
     match (outcome, record.verdict) {
         (_, Verdict::Ok) => {}
@@ -158,16 +167,22 @@ pub fn run(test: &'static Test, should_panic: bool) {
 
 impl Libtest {
     /// Runs `test` (as `nstest::main!()`'s runner does), probing the host the first time
-    /// a sandbox cannot be built; returns the outcome, the output and the leftover count.
-    fn run_one(&self, test: &'static Test, capture: bool) -> (Outcome, String, u32) {
+    /// a sandbox cannot be built.
+    fn run_one(&self, test: &'static Test, capture: bool) -> trial::Sandboxed {
+        let not_run = |outcome| trial::Sandboxed {
+            outcome,
+            output: String::new(),
+            leaked: 0,
+            notes: Vec::new(),
+        };
         if let Some(outcome) = self.missing.get().and_then(|m| self.lacking(m, test)) {
-            return (outcome, String::new(), 0);
+            return not_run(outcome);
         }
         let done = match trial::run_sandboxed(&self.server, test, capture) {
             Ok(done) => done,
             Err(error) => {
                 let error = error.to_string();
-                return (Outcome::NotStarted { error }, String::new(), 0);
+                return not_run(Outcome::NotStarted { error });
             }
         };
         if let Outcome::SetupFailed { .. } = done.outcome {
@@ -178,10 +193,10 @@ impl Libtest {
                 missing
             });
             if let Some(outcome) = self.lacking(missing, test) {
-                return (outcome, String::new(), 0);
+                return not_run(outcome);
             }
         }
-        (done.outcome, done.output, done.leaked)
+        done
     }
 
     /// The outcome of a test that needs what the host lacks, without running it.

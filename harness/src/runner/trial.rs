@@ -13,7 +13,8 @@ use super::outcome::{self, Outcome};
 use crate::error::{Error, Result};
 use crate::sys;
 use crate::test::Test;
-use crate::wire::{EXIT_FRAME_LEN, ExitFrame, MAX_REPORT_LEN, REPORT_HEADER_LEN, Report};
+use crate::wire::note::{MAX_NOTE_LEN, MAX_NOTES};
+use crate::wire::{EXIT_FRAME_LEN, ExitFrame, MAX_REPORT_LEN, Note, REPORT_HEADER_LEN, Report};
 
 /// What came back from a test's sandbox.
 #[derive(Debug)]
@@ -23,6 +24,8 @@ pub(crate) struct Sandboxed {
     pub output: String,
     /// Processes the test left running, which were killed.
     pub leaked: u32,
+    /// What the test said about itself while it ran (see `wire::note`).
+    pub notes: Vec<Note>,
 }
 
 /// Starts `test` through the fork server and waits until every process of it is gone.
@@ -52,7 +55,8 @@ pub(crate) fn run_sandboxed(
     // gone too.
     lease.finish(collected.exit.len() == EXIT_FRAME_LEN)?;
 
-    let report = (!collected.report.is_empty()).then(|| Report::decode(&collected.report));
+    let (notes, report) = Note::split(&collected.report);
+    let report = (!report.is_empty()).then(|| Report::decode(report));
     let exit = ExitFrame::decode(&collected.exit).ok();
     let outcome = outcome::classify(
         report,
@@ -65,6 +69,7 @@ pub(crate) fn run_sandboxed(
         outcome,
         output: collected.output.into_text(),
         leaked: exit.map_or(0, |frame| frame.leaked),
+        notes,
     })
 }
 
@@ -129,7 +134,7 @@ fn collect(report: &OwnedFd, exit: &OwnedFd, output: Option<&OwnedFd>) -> Result
                         0 => keep_up_to(
                             &mut collected.report,
                             chunk,
-                            REPORT_HEADER_LEN + MAX_REPORT_LEN + 1,
+                            MAX_NOTES * MAX_NOTE_LEN + REPORT_HEADER_LEN + MAX_REPORT_LEN + 1,
                         ),
                         1 => {
                             keep_up_to(&mut collected.exit, chunk, EXIT_FRAME_LEN);
@@ -160,4 +165,19 @@ fn collect(report: &OwnedFd, exit: &OwnedFd, output: Option<&OwnedFd>) -> Result
 fn keep_up_to(into: &mut Vec<u8>, chunk: &[u8], limit: usize) {
     let room = limit.saturating_sub(into.len());
     into.extend_from_slice(&chunk[..room.min(chunk.len())]);
+}
+
+/// Removes the packet captures a passing test made (a failing test's are kept, and named
+/// in its failure section), with their directory once it is empty.
+pub(crate) fn discard_captures(notes: &[Note]) {
+    for note in notes {
+        if let Note::Capture { path } = note {
+            let path = std::path::Path::new(path);
+            let _ = std::fs::remove_file(path);
+            if let Some(dir) = path.parent() {
+                // Fails while another capture of the test is still in it.
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+    }
 }

@@ -13,6 +13,7 @@ use crate::duration;
 use crate::runner::cli::TimeOptions;
 use crate::runner::diagnosis::{self, HostFacts};
 use crate::runner::outcome::{self, Outcome};
+use crate::wire::Note;
 
 /// What a finished test looks like in the report.
 pub(crate) fn record(
@@ -61,6 +62,35 @@ pub(crate) fn record(
         verdict,
         exec_time,
         output,
+    }
+}
+
+/// Appends to a failed test's record what the test said about itself while it ran: the
+/// seed of each chaos schedule with the command that replays it, and each packet capture
+/// kept. A passing test's notes say nothing (its captures are removed).
+pub(crate) fn add_notes(record: &mut Record, notes: &[Note], name: &str) {
+    if !matches!(
+        record.verdict,
+        Verdict::Failed | Verdict::FailedMsg(_) | Verdict::TimedFail
+    ) {
+        return;
+    }
+    for note in notes {
+        let line = match note {
+            Note::ChaosSeed(seed) => format!(
+                "chaos seed {seed}: replay with NSTEST_SEED={seed} cargo test -- --exact {name}"
+            ),
+            Note::Capture { path } => format!(
+                "nstest: packets captured in {path} (kept because the test failed; read it \
+                 with `tshark -r FILE`, or open it in Wireshark)"
+            ),
+            Note::CaptureFull { path, limit } => format!(
+                "nstest: the capture {path} stopped at its cap of {} MiB: later packets are \
+                 not in it",
+                limit >> 20
+            ),
+        };
+        line_after(&mut record.output, &line);
     }
 }
 
