@@ -1,6 +1,6 @@
-//! Seeded chaos: [`Chaos`] (what faults a schedule may draw, how often, from which seed)
-//! and the [`ChaosGuard`] of a schedule running on a thread of the test process,
-//! `nstest-chaos`, that applies them through the switch.
+//! Seeded chaos, as data: [`Chaos`] (what faults a schedule may draw, how often, from
+//! which seed), the draw of each tick's event and its line. Used in the test process by the
+//! schedule's thread (see `schedule`), which applies the events through the switch.
 //!
 //! The schedule is a pure function of the seed and of the hosts present at each tick: tick
 //! `k` (at `k * every` after the start) heals the fault of tick `k - 1` and draws the next
@@ -8,16 +8,12 @@
 //! each equally likely. So the same seed gives the same events in the same order, and the
 //! same lines from [`ChaosGuard::events`], whose times are the schedule's, not measured.
 
-use std::fmt;
 use std::ops::Range;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::Shape;
 use super::rng::Rng;
-use super::switch::{Direction, Lan};
-use crate::wire::Note;
+use super::switch::Direction;
 
 /// The environment variable whose value, a decimal `u64`, replaces every seed.
 pub(super) const SEED_VARIABLE: &str = "NSTEST_SEED";
@@ -125,8 +121,13 @@ impl Chaos {
         self.seed
     }
 
+    /// The period between events.
+    pub(super) fn period(&self) -> Duration {
+        self.every
+    }
+
     /// The kinds enabled, in a fixed order (the draw's index depends on it).
-    fn kinds(&self) -> Vec<Kind> {
+    pub(super) fn kinds(&self) -> Vec<Kind> {
         let mut kinds = Vec::new();
         if self.partitions {
             kinds.push(Kind::Partition);
@@ -144,7 +145,7 @@ impl Chaos {
     }
 
     /// Panics on a schedule that cannot run, naming what to change.
-    fn check(&self) {
+    pub(super) fn check(&self) {
         if self.kinds().is_empty() {
             panic!(
                 "nstest network: this Chaos draws no kind of fault: add .partitions(), \
@@ -172,7 +173,7 @@ impl Chaos {
 
 /// What a tick may draw.
 #[derive(Debug, Clone, PartialEq)]
-enum Kind {
+pub(super) enum Kind {
     Partition,
     Block,
     Delay(Range<Duration>),
@@ -181,7 +182,7 @@ enum Kind {
 
 /// One drawn fault, by host number, ready to apply and to print.
 #[derive(Debug, Clone, PartialEq)]
-enum Event {
+pub(super) enum Event {
     Partition {
         side_a: Vec<usize>,
         side_b: Vec<usize>,
@@ -195,7 +196,7 @@ enum Event {
 
 /// Draws the event of one tick over `hosts` hosts; `None` for a calm period (or fewer
 /// than two hosts). Every call draws from `rng` the same way for the same host count.
-fn draw(rng: &mut Rng, kinds: &[Kind], hosts: usize) -> Option<Event> {
+pub(super) fn draw(rng: &mut Rng, kinds: &[Kind], hosts: usize) -> Option<Event> {
     let pick = rng.below(kinds.len() + 1);
     let kind = kinds.get(pick)?;
     if hosts < 2 {
@@ -255,7 +256,7 @@ fn ordered(d: Direction) -> Direction {
 }
 
 /// The line of an event at schedule time `at`, with host names.
-fn describe(at: Duration, event: Option<&Event>, names: &[String]) -> String {
+pub(super) fn describe(at: Duration, event: Option<&Event>, names: &[String]) -> String {
     let list = |hosts: &[usize]| {
         let names: Vec<&str> = hosts.iter().map(|&h| names[h].as_str()).collect();
         names.join(" ")
@@ -307,202 +308,6 @@ pub(super) fn choose_seed(given: Option<u64>) -> u64 {
             )
         }),
         Err(_) => given.unwrap_or_else(Rng::random_seed),
-    }
-}
-
-/// A chaos schedule running in the background (see [`Network::chaos`]). Stopping it, or
-/// dropping it, heals the fault it has in force: the network is whole again.
-///
-/// [`Network::chaos`]: super::Network::chaos
-#[must_use = "a chaos schedule stops as soon as its guard is dropped: bind it, as `let _chaos = ...`"]
-pub struct ChaosGuard {
-    seed: u64,
-    shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-/// What the guard and the schedule's thread share.
-#[derive(Default)]
-struct Shared {
-    state: Mutex<Progress>,
-    wake: Condvar,
-}
-
-#[derive(Default)]
-struct Progress {
-    events: Vec<String>,
-    stopping: bool,
-    /// Why the schedule ended early: a fault the kernel refused.
-    failed: Option<String>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Progress> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl ChaosGuard {
-    /// Starts `chaos` on `lan` with `seed`, telling the runner the seed first.
-    pub(super) fn start(lan: Arc<Lan>, chaos: Chaos, seed: u64) -> ChaosGuard {
-        chaos.check();
-        crate::process::send_note(&Note::ChaosSeed(seed));
-        let shared = Arc::new(Shared::default());
-        let schedule = Schedule {
-            lan,
-            kinds: chaos.kinds(),
-            every: chaos.every,
-            rng: Rng::new(seed),
-            shared: shared.clone(),
-        };
-        let thread = std::thread::Builder::new()
-            .name("nstest-chaos".into())
-            .spawn(move || schedule.run())
-            .unwrap_or_else(|e| panic!("nstest network: spawning the chaos thread: {e}"));
-        ChaosGuard {
-            seed,
-            shared,
-            thread: Mutex::new(Some(thread)),
-        }
-    }
-
-    /// The seed this schedule runs with (`NSTEST_SEED`'s when it is set).
-    pub fn seed(&self) -> u64 {
-        self.seed
-    }
-
-    /// The events applied so far, in order, one line each, as `+150ms partition [a] |
-    /// [b c]`, `+300ms delay a <-> c 12.5ms`, `+450ms loss b <-> c 7.5%`, `+600ms block c ->
-    /// a` or `+750ms heal` (the time is the schedule's: tick times, not measured ones).
-    pub fn events(&self) -> Vec<String> {
-        self.shared.lock().events.clone()
-    }
-
-    /// Stops the schedule and heals its fault; the network is whole again when it
-    /// returns. Later calls do nothing.
-    ///
-    /// # Panics
-    ///
-    /// When the kernel refused one of the schedule's faults, or healing it (the message
-    /// names the call).
-    pub fn stop(&self) {
-        if let Some(message) = self.finish() {
-            panic!("{message}");
-        }
-    }
-
-    /// Stops the thread and waits for it; returns the error that ended the schedule, if
-    /// any, once.
-    fn finish(&self) -> Option<String> {
-        self.shared.lock().stopping = true;
-        self.shared.wake.notify_all();
-        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(thread) = thread {
-            let _ = thread.join();
-        }
-        self.shared.lock().failed.take()
-    }
-}
-
-impl Drop for ChaosGuard {
-    fn drop(&mut self) {
-        if let Some(message) = self.finish() {
-            super::error::panic_unless_unwinding(&message);
-        }
-    }
-}
-
-impl fmt::Debug for ChaosGuard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChaosGuard")
-            .field("seed", &self.seed)
-            .field("events", &self.shared.lock().events.len())
-            .finish()
-    }
-}
-
-/// The schedule's thread.
-struct Schedule {
-    lan: Arc<Lan>,
-    kinds: Vec<Kind>,
-    every: Duration,
-    rng: Rng,
-    shared: Arc<Shared>,
-}
-
-impl Schedule {
-    fn run(mut self) {
-        let started = Instant::now();
-        let mut in_force: Option<u64> = None;
-        for tick in 1u32.. {
-            let at = self.every.saturating_mul(tick);
-            if !self.wait_until(started + at) {
-                break;
-            }
-            if let Err(message) = self.tick(at, &mut in_force) {
-                self.shared.lock().failed = Some(message);
-                break;
-            }
-        }
-        if let Some(id) = in_force {
-            if let Err(e) = self.lan.heal(id) {
-                self.shared.lock().failed = Some(e.explain("healing a chaos fault"));
-            }
-        }
-    }
-
-    /// Waits for `deadline`; `false` once the guard asks the schedule to stop.
-    fn wait_until(&self, deadline: Instant) -> bool {
-        let mut state = self.shared.lock();
-        loop {
-            if state.stopping {
-                return false;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return true;
-            }
-            state = self
-                .shared
-                .wake
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    }
-
-    /// Heals the fault in force and applies the next one drawn.
-    fn tick(&mut self, at: Duration, in_force: &mut Option<u64>) -> Result<(), String> {
-        let names: Vec<String> = self.lan.lock().host_names().map(str::to_owned).collect();
-        let event = draw(&mut self.rng, &self.kinds, names.len());
-        let healed = in_force.take();
-        if let Some(id) = healed {
-            self.lan
-                .heal(id)
-                .map_err(|e| e.explain("healing a chaos fault"))?;
-        }
-        let Some(event) = event else {
-            if healed.is_some() {
-                self.shared.lock().events.push(describe(at, None, &names));
-            }
-            return Ok(());
-        };
-        let line = describe(at, Some(&event), &names);
-        let added = match &event {
-            Event::Partition { side_a, side_b } => {
-                let drops = Direction::between(side_a, side_b);
-                self.lan.add_fault(drops, Vec::new(), None)
-            }
-            Event::Block(d) => self.lan.add_fault(vec![*d], Vec::new(), None),
-            Event::Shape { pair, shape } => {
-                self.lan
-                    .add_fault(Vec::new(), vec![*pair, pair.reverse()], Some(*shape))
-            }
-        };
-        let id = added.map_err(|e| e.explain(&format!("applying chaos event `{line}`")))?;
-        *in_force = Some(id);
-        self.shared.lock().events.push(line);
-        Ok(())
     }
 }
 

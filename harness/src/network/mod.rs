@@ -39,6 +39,7 @@ mod netlink;
 mod pcapng;
 mod relay;
 mod rng;
+mod schedule;
 mod switch;
 mod tc;
 
@@ -49,11 +50,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use capture::Capture;
-pub use chaos::{Chaos, ChaosGuard};
+pub use chaos::Chaos;
 pub use host::Host;
 use host::HostInner;
 pub(crate) use host_view::prepare;
 use link::Addresses;
+pub use schedule::ChaosGuard;
 use switch::{Direction, Lan};
 
 /// Hosts per network: the addresses come from one /24.

@@ -132,7 +132,12 @@ pub(super) fn run(
         },
     };
     let _ = std::io::stdout().flush();
-    NOTES.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some((notes, _)) = NOTES.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        // Not closed: the test may have closed it already (a test that closes every
+        // inherited descriptor), and closing it again is what `OwnedFd`'s drop aborts on.
+        // The process exits in a moment, which closes it.
+        std::mem::forget(notes);
+    }
     // Before the report, so that a runtime error about the profile is in the test's
     // output; and before `_exit`, which skips the runtime's `atexit` writer.
     coverage::write_counts();

@@ -174,8 +174,9 @@ pub(crate) fn discard_captures(notes: &[Note]) {
         if let Note::Capture { path } = note {
             let path = std::path::Path::new(path);
             let _ = std::fs::remove_file(path);
-            if let Some(dir) = path.parent() {
-                // Fails while another capture of the test is still in it.
+            // The test's directory, then `nstest-capture` itself: each removal fails while
+            // another capture (of this test, or a kept one) is still in it.
+            for dir in path.ancestors().skip(1).take(2) {
                 let _ = std::fs::remove_dir(dir);
             }
         }
