@@ -88,10 +88,17 @@ fn a_primary_behind_a_slow_link_misses_the_timeout_and_the_backup_answers() {
     );
 }
 
-/// A seeded schedule of partitions, delays and losses, a fault every 400 ms, while the
-/// client keeps asking: every answer must be right, and whenever the schedule cut the
-/// primary off from the others, the client must have failed over to the backup. Another
-/// seed (`NSTEST_SEED`) draws other faults; the checks hold for any.
+/// How long each fault of the chaos schedule lasts: longer than the client's timeout, so
+/// that a lookup begun while the primary is cut off always times out on it (a shorter
+/// fault could heal just before the kernel resends the connect, and the primary answer
+/// after all).
+const CHAOS_PERIOD: Duration = Duration::from_millis(1500);
+
+/// A seeded schedule of partitions, delays and losses while the client keeps asking:
+/// every answer must be right, and whenever the schedule cut the primary off from the
+/// others, the client must have failed over to the backup. Another seed (`NSTEST_SEED`)
+/// draws other faults; the checks hold for any. The seed is printed, and named with the
+/// command that replays it if the test fails.
 #[ns_test]
 fn the_client_fails_over_under_a_seeded_chaos_schedule() {
     let (net, _primary, _backup, client) = cluster();
@@ -100,14 +107,15 @@ fn the_client_fails_over_under_a_seeded_chaos_schedule() {
             .partitions()
             .delays(Duration::from_millis(5)..Duration::from_millis(300))
             .loss(0.3)
-            .every(Duration::from_millis(400))
+            .every(CHAOS_PERIOD)
             .seed(20_261_206),
     );
     println!("chaos seed {}", chaos.seed());
     let c = Client::new(&["primary:7000", "backup:7000"], TIMEOUT);
     let mut answered_by = BTreeMap::<String, usize>::new();
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(5) {
+    // Three events, and half a period after the last.
+    while started.elapsed() < CHAOS_PERIOD * 7 / 2 {
         let c = c.clone();
         // No replica in reach (the client itself cut off) is allowed; a wrong answer is not.
         if let Ok(answer) = client.run(move || c.get("color")) {

@@ -138,7 +138,8 @@ impl Host {
     ///
     /// When `offset` is not a duration of that syntax. A shift that would make a clock
     /// negative is refused when the command is spawned (`ERANGE` from `spawn`).
-    pub fn set_clock(&self, offset: &str) {
+    pub fn set_clock(&self, offset: impl AsRef<str>) {
+        let offset = offset.as_ref();
         let secs = crate::duration::parse_offset(offset)
             .unwrap_or_else(|e| panic!("nstest network: Host::set_clock({offset:?}): {e}"));
         *self.inner.clock.lock().unwrap_or_else(|e| e.into_inner()) =

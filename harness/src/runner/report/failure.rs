@@ -85,9 +85,13 @@ pub(crate) fn add_notes(record: &mut Record, notes: &[Note], name: &str) {
                  with `tshark -r FILE`, or open it in Wireshark)"
             ),
             Note::CaptureFull { path, limit } => format!(
-                "nstest: the capture {path} stopped at its cap of {} MiB: later packets are \
-                 not in it",
-                limit >> 20
+                "nstest: the capture {path} stopped at its cap of {}: later packets are not \
+                 in it (NSTEST_CAPTURE_LIMIT=<bytes> sets another)",
+                if limit % (1 << 20) == 0 {
+                    format!("{} MiB", limit >> 20)
+                } else {
+                    format!("{limit} bytes")
+                }
             ),
         };
         line_after(&mut record.output, &line);
