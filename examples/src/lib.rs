@@ -4,6 +4,7 @@
 //! - [`status`]: an HTTP status service that must listen on port 80;
 //! - [`hits`]: an async (axum) service counting hits, also on port 80;
 //! - [`clock`]: uptime, leases and rate limits on CLOCK_BOOTTIME and `Instant`;
+//! - [`token`]: session tokens that expire, on the wall clock (`SystemTime`);
 //! - [`spool`]: a record writer that must survive a full disk;
 //! - [`identity`]: a node identity derived from the hostname;
 //! - [`replica`]: a client that fails over from a primary to a backup;
@@ -18,3 +19,4 @@ pub mod listener;
 pub mod replica;
 pub mod spool;
 pub mod status;
+pub mod token;

@@ -1,7 +1,8 @@
 //! Time-dependent code under clock offsets. A time namespace moves CLOCK_MONOTONIC (what
 //! `Instant` reads) and CLOCK_BOOTTIME (what /proc/uptime shows) for the test and every
 //! process it starts, so code paths that depend on how long the host has been up can be
-//! tested on any host. CLOCK_REALTIME (`SystemTime`) cannot be moved by the kernel.
+//! tested on any host. CLOCK_REALTIME (`SystemTime`) cannot be moved by the kernel; the
+//! `wall` option moves it for the test instead (see `token.rs`).
 
 use std::process::Command;
 use std::time::Duration;

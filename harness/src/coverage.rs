@@ -3,6 +3,8 @@
 //! the LLVM profile runtime count what each test process runs, once. In any other binary
 //! every function here is one load of a null pointer and returns.
 //!
+//! Layer 2 of docs/src/architecture.md: depends on `sys` only.
+//!
 //! Runs in: the runner ([`prepare`], [`profile_dirs`]), the fork server ([`stop_writing`],
 //! inherited by every slot and init it forks) and each test process ([`count_from_here`],
 //! [`write_counts`]).

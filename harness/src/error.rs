@@ -1,9 +1,76 @@
-//! The one error type of the harness: one variant per failing operation, each naming the
-//! call with its arguments and carrying the errno.
+//! The error of building a sandbox or talking to its processes: one variant per failing
+//! operation, each naming the call with its arguments and carrying the errno, and the
+//! [`Step`] of the setup it belongs to. (A `Network` has its own error type, in
+//! `network::error`, for the operations of a test's network.)
+//!
+//! Plain data: runs in every process, depends on nothing in the crate but `sys`'s errno.
 
 use nix::errno::Errno;
 
-use crate::wire::Step;
+/// The sandbox setup step that failed, so the runner can diagnose the cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Step {
+    /// `unshare(2)` of the namespace set.
+    Unshare = 1,
+    /// Writing `/proc/self/uid_map`.
+    WriteUidMap = 2,
+    /// Writing `deny` to `/proc/self/setgroups`.
+    DenySetgroups = 3,
+    /// Writing `/proc/self/gid_map`.
+    WriteGidMap = 4,
+    /// Making `/` recursively private.
+    MakeMountsPrivate = 5,
+    /// Mounting the tmpfs on `/tmp`.
+    MountTmp = 6,
+    /// Mounting a fresh `/proc` inside the PID namespace.
+    MountProc = 7,
+    /// Bringing `lo` up.
+    BringLoopbackUp = 8,
+    /// `sethostname(2)`.
+    SetHostname = 9,
+    /// Writing `/proc/self/timens_offsets`.
+    WriteTimeOffsets = 10,
+    /// `fork(2)` inside the sandbox.
+    Fork = 11,
+    /// Any other step (prctl, pipe, dup2, spawning the test thread).
+    Other = 12,
+    /// Making the host's mounts read-only (`mount_setattr(2)`).
+    MakeReadOnly = 13,
+    /// Opening a `writable` path of the test.
+    OpenWritable = 14,
+    /// Binding a host path back into the read-only view.
+    BindHostPath = 15,
+    /// Mounting a fresh cgroup2 on `/sys/fs/cgroup`.
+    MountCgroup = 16,
+}
+
+impl Step {
+    /// The step whose tag is `byte`, as [`Report`](crate::wire::Report) encodes it.
+    pub(crate) fn from_u8(byte: u8) -> Option<Step> {
+        use Step::*;
+        [
+            Unshare,
+            WriteUidMap,
+            DenySetgroups,
+            WriteGidMap,
+            MakeMountsPrivate,
+            MountTmp,
+            MountProc,
+            BringLoopbackUp,
+            SetHostname,
+            WriteTimeOffsets,
+            Fork,
+            Other,
+            MakeReadOnly,
+            OpenWritable,
+            BindHostPath,
+            MountCgroup,
+        ]
+        .into_iter()
+        .find(|step| *step as u8 == byte)
+    }
+}
 
 /// Formats an errno as `Operation not permitted (EPERM)`.
 pub(crate) fn describe(errno: Errno) -> String {
@@ -116,6 +183,15 @@ pub enum Error {
         #[source]
         source: Errno,
     },
+    /// Letting `lo` carry multicast (`sandbox::net`), a netlink request.
+    #[error("netlink {request}: {}", describe(*.source))]
+    LoopbackMulticast {
+        /// The request, or `socket`, `sendto`, `recv` of the netlink socket.
+        request: &'static str,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
     /// `sethostname(2)`.
     #[error("sethostname({name:?}): {}", describe(*.source))]
     SetHostname {
@@ -143,6 +219,34 @@ pub enum Error {
         #[source]
         source: Errno,
     },
+    /// `setrlimit(2)` of one of the test's resource limits.
+    #[error("setrlimit({resource}, {value}): {}", describe(*.source))]
+    SetLimit {
+        /// The resource, as `RLIMIT_NPROC`.
+        resource: &'static str,
+        /// The limit asked for.
+        value: u64,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// Writing a control file of the test's cgroup.
+    #[error("write {path} ({content:?}): {}", describe(*.source))]
+    WriteCgroupFile {
+        /// The file.
+        path: String,
+        /// What was written.
+        content: String,
+        /// The errno of `open(2)` or `write(2)`.
+        #[source]
+        source: Errno,
+    },
+    /// An environment variable of the run that nstest cannot read.
+    #[error("{message}")]
+    Environment {
+        /// What is wrong with it, and what it accepts.
+        message: String,
+    },
     /// The process had threads where the design requires it to have none.
     #[error(
         "the test binary's main() already has {threads} threads before nstest::main!() runs; \
@@ -166,10 +270,16 @@ impl Error {
             Error::Writable { .. } => Step::OpenWritable,
             Error::MountPoint { .. } => Step::BindHostPath,
             Error::ChangeDirectory { .. } => Step::Other,
-            Error::BringLoopbackUp { .. } => Step::BringLoopbackUp,
+            Error::BringLoopbackUp { .. } | Error::LoopbackMulticast { .. } => {
+                Step::BringLoopbackUp
+            }
             Error::SetHostname { .. } => Step::SetHostname,
             Error::Fork { .. } => Step::Fork,
-            Error::Sys { .. } | Error::Multithreaded { .. } => Step::Other,
+            Error::Sys { .. }
+            | Error::Multithreaded { .. }
+            | Error::SetLimit { .. }
+            | Error::WriteCgroupFile { .. }
+            | Error::Environment { .. } => Step::Other,
         }
     }
 
@@ -185,10 +295,13 @@ impl Error {
             | Error::MountPoint { source, .. }
             | Error::ChangeDirectory { source, .. }
             | Error::BringLoopbackUp { source, .. }
+            | Error::LoopbackMulticast { source, .. }
             | Error::SetHostname { source, .. }
             | Error::Fork { source, .. }
-            | Error::Sys { source, .. } => *source as i32,
-            Error::Multithreaded { .. } => 0,
+            | Error::Sys { source, .. }
+            | Error::SetLimit { source, .. }
+            | Error::WriteCgroupFile { source, .. } => *source as i32,
+            Error::Multithreaded { .. } | Error::Environment { .. } => 0,
         }
     }
 }

@@ -33,7 +33,8 @@
 //! `--ignored`, `--list`, `--nocapture`, `--format json`, ...) and prints libtest's
 //! output, so IDEs and `cargo nextest` run these tests as any others.
 //!
-//! [`ns_test`] lists the options. The README covers how it works, and what to do on
+//! [`ns_test`] lists the options. The book in the repository's `docs/` (the README links
+//! every page) covers files, networks, output, coverage, how it works and what to do on
 //! hosts that block user namespaces (`cargo xtask doctor` in the repository says what
 //! this one allows). On targets other than Linux the crate builds, and each test fails
 //! saying that it needs Linux namespaces.
@@ -47,15 +48,17 @@ mod duration;
 mod error;
 #[cfg(target_os = "linux")]
 mod network;
+mod plan;
 #[cfg(target_os = "linux")]
 mod process;
+mod registry;
 #[cfg_attr(not(target_os = "linux"), path = "runner/unsupported.rs")]
 mod runner;
 mod runtime;
 mod sandbox;
 #[cfg(target_os = "linux")]
 mod sys;
-mod test;
+pub mod wall;
 #[cfg(target_os = "linux")]
 mod wire;
 
@@ -140,11 +143,11 @@ macro_rules! __unrun_guard {
 /// change in any release; `nstest` pins `nstest-macros` to its exact version to match.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::plan::{Limits, Plan, TimeOffsets, Wall};
+    pub use crate::registry::{ShouldPanic, Source, Test, TestReturn};
     #[cfg(target_os = "linux")]
     pub use crate::runner::doctor::doctor;
     pub use crate::runner::{guard, libtest, run_main, run_main_then};
     pub use crate::runtime::{Flavor, block_on};
-    pub use crate::sandbox::{Plan, TimeOffsets};
-    pub use crate::test::{ShouldPanic, Source, Test, TestReturn};
     pub use inventory;
 }

@@ -1,5 +1,8 @@
 //! Running `async fn` tests: a tokio runtime built inside the sandbox, per test, as
 //! `#[tokio::test]` builds one per test. Behind the `tokio` feature.
+//!
+//! Layer 1 of docs/src/architecture.md: depends on nothing in the crate.
+//! Runs in: the test process, around the test function.
 
 use std::future::Future;
 

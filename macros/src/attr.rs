@@ -17,6 +17,8 @@ use syn::{LitInt, LitStr, Token};
 
 use crate::duration;
 use crate::errors::Errors;
+use crate::size;
+use crate::wall::{self, Wall};
 
 /// A namespace kind the attribute can name. Naming kinds selects exactly those; naming
 /// none selects all of them (`valid` decides this).
@@ -89,11 +91,21 @@ pub(crate) struct Options {
     pub(crate) monotonic: Option<Given<i64>>,
     /// Seconds after which the test and everything it started are killed.
     pub(crate) timeout: Option<Given<u64>>,
+    /// Where the test's wall clock starts.
+    pub(crate) wall: Option<Given<Wall>>,
     pub(crate) flavor: Option<Given<Flavor>>,
     pub(crate) worker_threads: Option<Given<usize>>,
     /// Host paths kept writable, as written (relative ones are joined to the package root
     /// in `expand`).
     pub(crate) writable: Option<Given<Vec<String>>>,
+    /// `pids = N`: at most N tasks in the test's tree.
+    pub(crate) pids: Option<Given<u32>>,
+    /// `memory = "64M"`, in bytes.
+    pub(crate) memory: Option<Given<u64>>,
+    /// `disk = "8M"`, in bytes, for each private scratch directory.
+    pub(crate) disk: Option<Given<u64>>,
+    /// `cpu = "1s"`, in seconds of CPU time.
+    pub(crate) cpu: Option<Given<u64>>,
 }
 
 /// An option that takes a value: its key, how the unknown-option error shows it, and how
@@ -127,6 +139,11 @@ const SETTINGS: &[Setting] = &[
         read: |meta, options| set(&mut options.monotonic, meta, offset(meta)?),
     },
     Setting {
+        key: "wall",
+        shown: "wall = \"...\"",
+        read: |meta, options| set(&mut options.wall, meta, wall_clock(meta)?),
+    },
+    Setting {
         key: "timeout",
         shown: "timeout = \"...\"",
         read: |meta, options| set(&mut options.timeout, meta, timeout(meta)?),
@@ -135,6 +152,26 @@ const SETTINGS: &[Setting] = &[
         key: "writable",
         shown: "writable = \"path\"|[...]",
         read: |meta, options| set(&mut options.writable, meta, writable(meta)?),
+    },
+    Setting {
+        key: "pids",
+        shown: "pids = N",
+        read: |meta, options| set(&mut options.pids, meta, pids(meta)?),
+    },
+    Setting {
+        key: "memory",
+        shown: "memory = \"64M\"",
+        read: |meta, options| set(&mut options.memory, meta, size(meta, "\"64M\"")?),
+    },
+    Setting {
+        key: "disk",
+        shown: "disk = \"8M\"",
+        read: |meta, options| set(&mut options.disk, meta, size(meta, "\"8M\"")?),
+    },
+    Setting {
+        key: "cpu",
+        shown: "cpu = \"...\"",
+        read: |meta, options| set(&mut options.cpu, meta, cpu(meta)?),
     },
     Setting {
         key: "flavor",
@@ -339,11 +376,74 @@ fn offset(meta: &ParseNestedMeta<'_>) -> syn::Result<(i64, Span)> {
     Ok((secs, lit.span()))
 }
 
+/// `wall = "+30d"` or `wall = "2038-01-19T03:14:00Z"`.
+fn wall_clock(meta: &ParseNestedMeta<'_>) -> syn::Result<(Wall, Span)> {
+    let lit = string(meta, "\"+30d\"")?;
+    let wall = wall::parse(&lit.value())
+        .map_err(|why| syn::Error::new(lit.span(), format!("invalid `wall`: {why}")))?;
+    Ok((wall, lit.span()))
+}
+
 fn timeout(meta: &ParseNestedMeta<'_>) -> syn::Result<(u64, Span)> {
     let lit = string(meta, "\"10s\"")?;
     let secs = duration::parse_timeout(&lit.value())
         .map_err(|why| syn::Error::new(lit.span(), format!("invalid `timeout`: {why}")))?;
     Ok((secs, lit.span()))
+}
+
+/// `pids = N`: a whole number of tasks, at least 1.
+fn pids(meta: &ParseNestedMeta<'_>) -> syn::Result<(u32, Span)> {
+    let expected = format!("expected a number of tasks from 1 to {}", u32::MAX);
+    positive_number(meta, "32", &expected)
+}
+
+/// `key = N`: an integer literal greater than zero that fits `T`.
+fn positive_number<T>(
+    meta: &ParseNestedMeta<'_>,
+    example: &str,
+    expected: &str,
+) -> syn::Result<(T, Span)>
+where
+    T: std::str::FromStr + Default + PartialEq,
+    T::Err: std::fmt::Display,
+{
+    let name = key_name(meta);
+    let value = value_of(meta, example)?;
+    let lit: LitInt = value.parse().map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            format!("`{name}` takes a number, like `{name} = {example}`"),
+        )
+    })?;
+    match lit.base10_parse::<T>() {
+        Ok(n) if n != T::default() => Ok((n, lit.span())),
+        _ => Err(syn::Error::new(
+            lit.span(),
+            format!("invalid `{name}`: {expected}"),
+        )),
+    }
+}
+
+/// `memory` and `disk`: a size in binary units, greater than zero.
+fn size(meta: &ParseNestedMeta<'_>, example: &str) -> syn::Result<(u64, Span)> {
+    let lit = string(meta, example)?;
+    let bytes = size::parse_size(&lit.value()).map_err(|why| {
+        let name = key_name(meta);
+        syn::Error::new(lit.span(), format!("invalid `{name}`: {why}"))
+    })?;
+    Ok((bytes, lit.span()))
+}
+
+/// `cpu = "1s"`: CPU time, in the duration syntax of `timeout`.
+fn cpu(meta: &ParseNestedMeta<'_>) -> syn::Result<(u64, Span)> {
+    let lit = string(meta, "\"1s\"")?;
+    let text = lit.value();
+    let why = match duration::parse_seconds(&text) {
+        Ok(secs) if secs > 0 => return Ok((secs as u64, lit.span())),
+        Ok(_) => format!("cpu time `{text}` must be longer than zero, like \"1s\" or \"2m\""),
+        Err(why) => why,
+    };
+    Err(syn::Error::new(lit.span(), format!("invalid `cpu`: {why}")))
 }
 
 /// `writable = "path"` or `writable = ["path", ...]`: non-empty string literals, each path
@@ -428,20 +528,7 @@ fn flavor(meta: &ParseNestedMeta<'_>) -> syn::Result<(Flavor, Span)> {
 }
 
 fn worker_threads(meta: &ParseNestedMeta<'_>) -> syn::Result<(usize, Span)> {
-    let value = value_of(meta, "2")?;
-    let lit: LitInt = value.parse().map_err(|e| {
-        syn::Error::new(
-            e.span(),
-            "`worker_threads` takes a number, like `worker_threads = 2`",
-        )
-    })?;
-    match lit.base10_parse::<usize>() {
-        Ok(n) if n > 0 => Ok((n, lit.span())),
-        _ => Err(syn::Error::new(
-            lit.span(),
-            "invalid `worker_threads`: expected a number greater than zero",
-        )),
-    }
+    positive_number(meta, "2", "expected a number greater than zero")
 }
 
 #[cfg(test)]
@@ -531,11 +618,39 @@ mod tests {
         assert!(err(quote!(hostname = #long)).contains("invalid hostname"));
         assert!(parse(quote!(hostname = "a-b.c")).is_ok());
         assert!(err(quote!(timeout = "0s")).contains("longer than zero"));
+        assert!(err(quote!(wall = "+1x")).starts_with("invalid `wall`: unknown unit `x`"));
+        assert!(err(quote!(wall = "2038-02-30T00:00:00Z")).contains("has no day 30"));
+        assert!(err(quote!(wall = 5)).contains("`wall` takes a string literal"));
         assert!(err(quote!(timeout = "-1m")).contains("longer than zero"));
         assert!(err(quote!(flavor = "many")).contains("invalid `flavor`"));
         assert!(err(quote!(worker_threads = 0)).contains("greater than zero"));
         assert!(err(quote!(worker_threads = "2")).contains("takes a number"));
         assert!(err(quote!(worker_threads)).contains("needs a value"));
+    }
+
+    #[test]
+    fn limits_take_a_count_a_size_or_a_duration() {
+        let options = parse(quote!(pids = 32, memory = "64M", disk = "8K", cpu = "1m")).unwrap();
+        assert_eq!(options.pids.unwrap().value, 32);
+        assert_eq!(options.memory.unwrap().value, 64 << 20);
+        assert_eq!(options.disk.unwrap().value, 8 << 10);
+        assert_eq!(options.cpu.unwrap().value, 60);
+        assert!(err(quote!(pids = 0)).contains("invalid `pids`: expected a number of tasks"));
+        assert!(err(quote!(pids = 99999999999)).contains("invalid `pids`"));
+        assert!(err(quote!(pids = "32")).contains("`pids` takes a number"));
+        assert!(err(quote!(memory = "64 MB")).contains("invalid `memory`: `64 MB` is not a size"));
+        assert!(err(quote!(memory = "0M")).contains("greater than zero"));
+        assert!(err(quote!(memory = 64)).contains("`memory` takes a string literal"));
+        assert!(err(quote!(disk = "lots")).contains("invalid `disk`: `lots` is not a size"));
+        assert!(err(quote!(cpu = "0s")).contains("invalid `cpu`: cpu time `0s` must be longer"));
+        assert_eq!(
+            err(quote!(pids = 1, pids = 2)),
+            "duplicate ns_test option `pids`"
+        );
+        assert_eq!(
+            err(quote!(memory = "1M", memory = "2M")),
+            "duplicate ns_test option `memory`"
+        );
     }
 
     #[test]
@@ -562,6 +677,10 @@ mod tests {
                 Some(("worker_threads", _)) => quote!(worker_threads = 2),
                 Some(("hostname", _)) => quote!(hostname = "h"),
                 Some(("writable", _)) => quote!(writable = "w"),
+                Some(("wall", _)) => quote!(wall = "2038-01-19T03:14:00Z"),
+                Some(("pids", _)) => quote!(pids = 32),
+                Some(("memory", _)) => quote!(memory = "64M"),
+                Some(("disk", _)) => quote!(disk = "8M"),
                 Some((name, _)) => format!("{name} = \"1h\"").parse().unwrap(),
                 None => shown.parse().unwrap(),
             };

@@ -1,5 +1,8 @@
 //! Signed durations as nstest accepts them: `"3600"`, `"+1h30m"`, `"-90s"`, `"2d"`.
 //!
+//! Plain data (layer 1 of docs/src/architecture.md): depends on nothing.
+//! Runs in: the macro at compile time, and the runner (`NSTEST_TIMEOUT`).
+//!
 //! One grammar for the attribute's clock offsets and timeouts (parsed at compile time by
 //! `nstest-macros`) and for `NSTEST_TIMEOUT` (parsed by the runner). A proc-macro crate
 //! cannot export items, so the file is shared instead: it lives here, inside the macro

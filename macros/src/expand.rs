@@ -3,7 +3,8 @@
 //! which one its crate is built with (cargo passes `--cfg test` to `harness = false`
 //! targets too; only libtest's harness gets rustc's `--test`):
 //!
-//! - the function as written (minus its test attributes), renamed `__nstest_<name>`;
+//! - the function as written (minus its test attributes), renamed `__nstest_<name>`
+//!   (the panic printer in the test process shows its frames under the test's own name);
 //! - a registration naming it, submitted to `inventory` for `nstest::main!()` to find,
 //!   and a constructor arming the silent-skip guard (a binary that holds `#[ns_test]`s but
 //!   never starts nstest's runner fails at exit, naming them);
@@ -25,6 +26,7 @@ use crate::ast::TestFn;
 use crate::attr::{self, Kind};
 use crate::errors::Errors;
 use crate::valid::{self, Config, Runtime, ShouldPanic};
+use crate::wall::Wall;
 
 /// Expands `#[ns_test(attr)] item`: read (`attr`, `ast`), check (`valid`), emit. On any
 /// error the function is still emitted, minus the test attributes, with every error as a
@@ -151,11 +153,13 @@ fn test_value(test: &TestFn, config: &Config, harness: Harness) -> TokenStream {
                 column: #column,
                 end_column: #column + #name_len,
             },
+            // Named for the panic printer, which shows this frame as libtest shows the
+            // closure it calls a test through: `NAME::{{closure}}`.
             run: {
-                fn run() -> ::core::result::Result<(), ::std::string::String> {
+                fn __nstest_call() -> ::core::result::Result<(), ::std::string::String> {
                     #call
                 }
-                run
+                __nstest_call
             },
             plan: #plan,
             timeout_secs: #timeout,
@@ -194,12 +198,24 @@ fn plan(config: &Config) -> TokenStream {
         }
     });
     let hostname = option(config.hostname.as_ref().map(|name| quote!(#name)));
+    let limits = &config.limits;
+    let pids = option(limits.pids.map(|n| quote!(#n)));
+    let memory = option(limits.memory.map(|n| quote!(#n)));
+    let disk = option(limits.disk.map(|n| quote!(#n)));
+    let cpu_secs = option(limits.cpu_secs.map(|n| quote!(#n)));
     let time = option(config.time.map(|offsets| {
         let (monotonic, boottime) = (offsets.monotonic, offsets.boottime);
         quote!(::nstest::__private::TimeOffsets {
             monotonic: #monotonic,
             boottime: #boottime,
         })
+    }));
+    let wall = option(config.wall.map(|wall| match wall {
+        Wall::Offset(secs) => quote!(::nstest::__private::Wall::Offset { secs: #secs }),
+        Wall::At { unix_secs, nanos } => quote!(::nstest::__private::Wall::At {
+            unix_secs: #unix_secs,
+            nanos: #nanos,
+        }),
     }));
     quote! {
         ::nstest::__private::Plan {
@@ -211,7 +227,14 @@ fn plan(config: &Config) -> TokenStream {
             cgroup: #cgroup,
             hostname: #hostname,
             time: #time,
+            wall: #wall,
             writable: &[#(#writable),*],
+            limits: ::nstest::__private::Limits {
+                pids: #pids,
+                memory: #memory,
+                disk: #disk,
+                cpu_secs: #cpu_secs,
+            },
             manifest_dir: ::core::option_env!("CARGO_MANIFEST_DIR"),
             // Cargo sets it when compiling integration tests and benches only, never when
             // running them, so it is read here.
@@ -321,6 +344,42 @@ mod tests {
             out.contains(
                 "pid : true , cgroup : true , hostname : :: core :: option :: Option :: Some (\"box\")"
             ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn wall_is_an_offset_or_an_instant_and_selects_no_namespace() {
+        let out = expand(
+            quote!(net, wall = "-1d"),
+            quote!(
+                fn t() {}
+            ),
+        );
+        assert!(out.contains("net : true , mount : false"), "{out}");
+        assert!(
+            out.contains("wall : :: core :: option :: Option :: Some (:: nstest :: __private :: Wall :: Offset { secs : - 86400i64 })"),
+            "{out}"
+        );
+        let out = expand(
+            quote!(wall = "2038-01-19T03:14:00Z", time = "+1h"),
+            quote!(
+                fn t() {}
+            ),
+        );
+        assert!(
+            out.contains("Wall :: At { unix_secs : 2147483640i64 , nanos : 0u32 , }"),
+            "{out}"
+        );
+        assert!(out.contains("monotonic : 3600i64"), "{out}");
+        let out = expand(
+            quote!(),
+            quote!(
+                fn t() {}
+            ),
+        );
+        assert!(
+            out.contains("wall : :: core :: option :: Option :: None"),
             "{out}"
         );
     }

@@ -13,7 +13,9 @@ mod attr;
 mod duration;
 mod errors;
 mod expand;
+mod size;
 mod valid;
+mod wall;
 
 /// Makes the function a hermetic test: it runs in a fresh process inside fresh Linux
 /// namespaces, and `nstest::main!()` runs it with libtest's command line and output.
@@ -62,7 +64,12 @@ mod valid;
 /// | `hostname = "name"` | a UTS namespace with that hostname (1 to 64 letters, digits, `-`, `.`) |
 /// | `time = "+1h"` | a time namespace with that offset on CLOCK_MONOTONIC and CLOCK_BOOTTIME |
 /// | `boottime = "+1d"`, `monotonic = "-30s"` | the same, per clock (the other clock gets 0) |
+/// | `wall = "+30d"`, `wall = "2038-01-19T03:14:00Z"` | the test's own wall clock (`SystemTime`), shifted or starting at that RFC 3339 instant; no namespace (see `nstest::wall`) |
 /// | `timeout = "10s"` | the test and every process it started are killed after that long |
+/// | `pids = 32` | at most 32 tasks (processes and threads, the test's own included); beyond, spawns fail with EAGAIN. Without it: 4096, or `NSTEST_PIDS` |
+/// | `memory = "64M"` | the test fails, naming the limit, when its memory goes over (K, M, G: binary units) |
+/// | `disk = "8M"` | with `mount`: each private scratch directory (`/tmp`, `/var/tmp`, `/dev/shm`, `CARGO_TARGET_TMPDIR`) holds at most that; writes beyond fail with ENOSPC |
+/// | `cpu = "1s"` | the test fails, naming the limit, after that much CPU time (per process without a cgroup) |
 /// | `flavor = "multi_thread"`, `worker_threads = 2` | `async fn` tests: the tokio runtime to build (default `current_thread`) |
 ///
 /// Naming any kind (`user`, `net`, `mount`, `uts`, `ipc`, `pid`) selects exactly those;
@@ -78,7 +85,8 @@ mod valid;
 /// # Compile errors
 ///
 /// Anything else is a compile error at the offending token that says what is accepted:
-/// an unknown or repeated option, a malformed duration or hostname, `time` together with
+/// an unknown or repeated option, a malformed duration, instant, size or hostname, a zero
+/// limit, `disk` in a test whose kinds leave out `mount`, `time` together with
 /// a per-clock offset, runtime options on a non-async function, parameters, generics,
 /// `unsafe`, `const` or `extern` functions, `#[should_panic]` on a function returning
 /// `Result`, a leftover `#[test]`:

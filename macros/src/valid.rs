@@ -8,6 +8,7 @@ use syn::{LitStr, ReturnType};
 use crate::ast::TestFn;
 use crate::attr::{Flavor, Given, Kind, Options};
 use crate::errors::Errors;
+use crate::wall::Wall;
 
 /// What the test asked for, checked: the registration is made from this alone. (Not
 /// `Debug`: syn's `LitStr` is not, without a feature this crate does not need.)
@@ -15,9 +16,13 @@ pub(crate) struct Config {
     pub(crate) namespaces: Namespaces,
     pub(crate) hostname: Option<String>,
     pub(crate) time: Option<Offsets>,
+    /// `wall`: where the test's wall clock starts. It needs no namespace, and combines
+    /// with every other option (with `time`, each moves its own clocks).
+    pub(crate) wall: Option<Wall>,
     pub(crate) timeout_secs: Option<u64>,
     /// `writable` paths as written, each once.
     pub(crate) writable: Vec<String>,
+    pub(crate) limits: Limits,
     /// `Some` exactly when the function is an `async fn`.
     pub(crate) runtime: Option<Runtime>,
     pub(crate) ignore: bool,
@@ -41,6 +46,16 @@ impl Namespaces {
             || self.named.contains(&kind)
             || (kind == Kind::Mount && self.needs_mount)
     }
+}
+
+/// The resource limits the test asked for; `None` where it asked for none (the harness
+/// then applies its default process limit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub(crate) pids: Option<u32>,
+    pub(crate) memory: Option<u64>,
+    pub(crate) disk: Option<u64>,
+    pub(crate) cpu_secs: Option<u64>,
 }
 
 /// Seconds added to each clock in the test's time namespace.
@@ -129,15 +144,19 @@ impl Options {
         let mut errors = Errors::default();
         let time = self.offsets(&mut errors);
         let runtime = self.runtime(test, &mut errors);
+        let namespaces = Namespaces {
+            named: self.kinds.iter().map(|given| given.value).collect(),
+            needs_mount: self.writable.is_some(),
+        };
+        let limits = self.limits(&namespaces, &mut errors);
         let config = Config {
-            namespaces: Namespaces {
-                named: self.kinds.iter().map(|given| given.value).collect(),
-                needs_mount: self.writable.is_some(),
-            },
+            namespaces,
             hostname: self.hostname.map(|given| given.value),
             time,
+            wall: self.wall.map(|given| given.value),
             timeout_secs: self.timeout.map(|given| given.value),
             writable: self.writable.map_or_else(Vec::new, |given| given.value),
+            limits,
             runtime,
             ignore: test.ignore.is_some(),
             should_panic: match &test.should_panic {
@@ -180,6 +199,27 @@ impl Options {
             monotonic: secs(&self.monotonic),
             boottime: secs(&self.boottime),
         })
+    }
+
+    /// `disk` sizes the test's private scratch tmpfs, which only a mount namespace has.
+    fn limits(&self, namespaces: &Namespaces, errors: &mut Errors) -> Limits {
+        if let Some(disk) = &self.disk {
+            if !namespaces.has(Kind::Mount) {
+                errors.push(syn::Error::new(
+                    disk.key,
+                    "`disk` needs the `mount` kind: it sizes the fresh tmpfs on /tmp, /var/tmp, \
+                     /dev/shm and CARGO_TARGET_TMPDIR, which only a mount namespace has; add \
+                     `mount` to the kinds named, like `#[ns_test(mount, disk = \"8M\")]`",
+                ));
+            }
+        }
+        let value = |given: &Option<Given<u64>>| given.as_ref().map(|g| g.value);
+        Limits {
+            pids: self.pids.as_ref().map(|given| given.value),
+            memory: value(&self.memory),
+            disk: value(&self.disk),
+            cpu_secs: value(&self.cpu),
+        }
     }
 
     /// `flavor` and `worker_threads` only mean something for an `async fn`, and
@@ -302,6 +342,46 @@ mod tests {
             .collect();
         assert_eq!(has, [Kind::Net, Kind::Mount], "writable adds mount");
         assert_eq!(config.writable, ["snapshots"]);
+    }
+
+    #[test]
+    fn limits_carry_into_the_config_and_disk_needs_a_mount_namespace() {
+        let item = || {
+            quote!(
+                fn t() {}
+            )
+        };
+        let config = build(
+            quote!(net, mount, pids = 8, memory = "1M", disk = "2M", cpu = "3s"),
+            item(),
+        )
+        .unwrap();
+        let all = Limits {
+            pids: Some(8),
+            memory: Some(1 << 20),
+            disk: Some(2 << 20),
+            cpu_secs: Some(3),
+        };
+        assert_eq!(config.limits, all);
+        assert_eq!(build(quote!(), item()).unwrap().limits, Limits::default());
+        assert!(
+            build(quote!(disk = "8M"), item()).is_ok(),
+            "no kind named: all of them"
+        );
+        assert!(build(quote!(writable = "w", disk = "8M"), item()).is_ok());
+        let found = errors(quote!(net, pid, disk = "8M"), item());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("`disk` needs the `mount` kind"),
+            "{found:?}"
+        );
+        for alone in [
+            quote!(net, pids = 2),
+            quote!(user, memory = "1M"),
+            quote!(pid, cpu = "1s"),
+        ] {
+            assert!(build(alone, item()).is_ok());
+        }
     }
 
     #[test]

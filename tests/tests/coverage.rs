@@ -5,9 +5,15 @@
 //! namespace, passing and failing, and in a program a test spawned; and what `main` ran
 //! before the tests exactly once.
 //!
-//! Without cargo-llvm-cov these tests say so and pass, except under CI (`CI=true`), where
-//! `.ci/run` installs it and its absence fails them. They run cargo, so `.ci/run` runs them
-//! in the root pass only.
+//! cargo-tarpaulin with its default options (the ptrace engine) must stop at once with a
+//! one-line diagnosis naming `--follow-exec` and `--engine llvm`, never hang or leave a
+//! process behind; with `--follow-exec` it must pass and count.
+//!
+//! Without cargo-llvm-cov or cargo-tarpaulin these tests say so and pass, except under CI
+//! (`CI=true`), where `.ci/run` installs them and their absence fails them. They run
+//! cargo, so `.ci/run` runs them in the root pass only.
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -225,4 +231,92 @@ fn cargo_llvm_cov_nextest_counts_every_test_once() {
         (FIXTURE_TESTS as u64..=FIXTURE_TESTS as u64 + 4).contains(&before),
         "before_the_tests counted {before} times: once per process nextest started\n{printed}"
     );
+}
+
+/// `cargo tarpaulin <args>` on the fixture, in a target directory of its own, bounded by
+/// the support module's watchdog (a hang fails the test rather than CI).
+fn tarpaulin(args: &[&str]) -> support::Run {
+    let manifest = manifest();
+    let target = target_dir().join("tarpaulin");
+    let mut all = vec![
+        "tarpaulin",
+        "--manifest-path",
+        manifest.to_str().unwrap(),
+        "--target-dir",
+        target.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    let envs = [
+        ("CARGO_TERM_COLOR", "never".to_owned()),
+        ("NSTEST_TIMEOUT", "60s".to_owned()),
+        ("RUST_BACKTRACE", "0".to_owned()),
+    ];
+    support::run(env!("CARGO"), &all, &envs)
+}
+
+/// The fixture's test binary (`covered-<hash>`) processes still alive, by `/proc/*/stat`.
+fn fixture_processes() -> Vec<String> {
+    support::processes_named("covered-")
+}
+
+#[test]
+#[serial]
+fn cargo_tarpaulin_with_default_options_stops_at_once_with_the_fix() {
+    if !require(
+        "tarpaulin",
+        ".ci/run installs it with `cargo install cargo-tarpaulin`",
+    ) {
+        return;
+    }
+    let r = tarpaulin(&[]);
+    let printed = format!("{}{}", r.stdout, r.stderr);
+    assert_ne!(r.code, Some(0), "{}", r.dump());
+    let diagnosis = "nstest: cargo tarpaulin's ptrace engine cannot follow nstest's forked \
+        test processes without --follow-exec (they would crash or be left stopped); run \
+        `cargo tarpaulin --follow-exec` or `cargo tarpaulin --engine llvm`\n";
+    assert!(printed.contains(diagnosis), "{}", r.dump());
+    // Stopped before any test of the nstest binary ran (tarpaulin first runs the library's
+    // unit-test binary, which has none): no test line, no crash.
+    assert!(!printed.contains(" ... "), "{}", r.dump());
+    assert!(!printed.contains("segfault"), "{}", r.dump());
+    assert_eq!(fixture_processes(), Vec::<String>::new(), "{}", r.dump());
+}
+
+#[test]
+#[serial]
+fn cargo_tarpaulin_follow_exec_passes_and_counts() {
+    if !require(
+        "tarpaulin",
+        ".ci/run installs it with `cargo install cargo-tarpaulin`",
+    ) {
+        return;
+    }
+    // tarpaulin reports nothing for a binary with a failing test: skip the three that
+    // fail on purpose.
+    let r = tarpaulin(&[
+        "--follow-exec",
+        "--",
+        "--skip",
+        "fails",
+        "--skip",
+        "returns_err",
+    ]);
+    let printed = format!("{}{}", r.stdout, r.stderr);
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    assert!(
+        printed.contains(&format!(
+            "test result: ok. {} passed; 0 failed",
+            FIXTURE_TESTS - 3
+        )),
+        "{}",
+        r.dump()
+    );
+    // tarpaulin's summary: `85.71% coverage, 12/14 lines covered`.
+    let covered = printed
+        .lines()
+        .find_map(|line| line.split_once("% coverage, "))
+        .and_then(|(before, _)| before.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no coverage percentage in:\n{}", r.dump()));
+    assert!(covered > 50.0, "{covered}% covered:\n{}", r.dump());
+    assert_eq!(fixture_processes(), Vec::<String>::new(), "{}", r.dump());
 }

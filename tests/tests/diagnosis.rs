@@ -7,15 +7,15 @@ mod support;
 
 use support::run;
 
-/// Runs `bin` with `envs` inside a user namespace of our own (unshare(1)) in which the
-/// sysctl `user.<limit>` is 0, so that one kind of namespace cannot be created.
-fn with_limit_zero(limit: &str, bin: &str, envs: &str) -> support::Run {
-    let script = format!("echo 0 > /proc/sys/user/{limit} && {envs} exec {bin}");
-    run(
-        "unshare",
-        &["--user", "--map-root-user", "sh", "-c", &script],
-        &[],
-    )
+/// Runs `bin` with `args` and `envs` inside a user namespace of our own (unshare(1)) in
+/// which the sysctl `user.<limit>` is 0, so that one kind of namespace cannot be created.
+/// The program and its arguments reach the shell as positional parameters, never spliced
+/// into the script: a checkout whose path holds a space must work too.
+fn with_limit_zero(limit: &str, bin: &str, args: &[&str], envs: &str) -> support::Run {
+    let script = format!("echo 0 > /proc/sys/user/{limit} && {envs} exec \"$@\"");
+    let mut argv = vec!["--user", "--map-root-user", "sh", "-c", &script, "sh", bin];
+    argv.extend_from_slice(args);
+    run("unshare", &argv, &[])
 }
 
 /// The diagnosis `text` is on stderr exactly once.
@@ -27,7 +27,7 @@ fn assert_diagnosed_once(r: &support::Run, text: &str) {
 fn blocked_user_namespaces_are_diagnosed_once_with_the_fix() {
     let bin = env!("CARGO_BIN_EXE_fixture_outcomes");
     // Two tests, so that the host is probed before them (a single test skips the probe).
-    let r = with_limit_zero("max_user_namespaces", &format!("{bin} returns_"), "");
+    let r = with_limit_zero("max_user_namespaces", bin, &["returns_"], "");
     assert_eq!(r.code, Some(101), "{}", r.dump());
     assert_diagnosed_once(
         &r,
@@ -77,6 +77,7 @@ fn without_time_namespaces(unsupported: &str) -> support::Run {
     with_limit_zero(
         "max_time_namespaces",
         bin,
+        &[],
         &format!("NSTEST_UNSUPPORTED={unsupported}"),
     )
 }
@@ -191,7 +192,7 @@ fn doctor_reports_every_kind_and_the_fix_for_what_is_missing() {
     }
     assert!(r.stdout.contains("  kernel "), "{}", r.dump());
 
-    let r = with_limit_zero("max_time_namespaces", doctor, "");
+    let r = with_limit_zero("max_time_namespaces", doctor, &[], "");
     assert_eq!(r.code, Some(1), "{}", r.dump());
     assert!(
         r.stdout
@@ -214,7 +215,7 @@ fn doctor_reports_every_kind_and_the_fix_for_what_is_missing() {
 #[test]
 fn without_user_namespaces_skip_mode_skips_every_test_and_says_why() {
     let bin = env!("CARGO_BIN_EXE_fixture_kinds");
-    let r = with_limit_zero("max_user_namespaces", bin, "NSTEST_UNSUPPORTED=skip");
+    let r = with_limit_zero("max_user_namespaces", bin, &[], "NSTEST_UNSUPPORTED=skip");
     assert_eq!(r.code, Some(0), "{}", r.dump());
     assert_diagnosed_once(
         &r,
@@ -230,11 +231,7 @@ fn without_user_namespaces_skip_mode_skips_every_test_and_says_why() {
 fn a_single_test_is_not_probed_for_and_carries_the_whole_diagnosis() {
     // As under nextest: one test per process, so one sandbox, not a probe and a sandbox.
     let bin = env!("CARGO_BIN_EXE_fixture_outcomes");
-    let r = with_limit_zero(
-        "max_user_namespaces",
-        &format!("{bin} --exact returns_ok"),
-        "",
-    );
+    let r = with_limit_zero("max_user_namespaces", bin, &["--exact", "returns_ok"], "");
     assert_eq!(r.code, Some(101), "{}", r.dump());
     assert!(
         !r.stderr.contains("nstest: this host cannot create"),

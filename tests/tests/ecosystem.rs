@@ -99,8 +99,15 @@ fn nextest_and_cargo_test_agree_on_every_outcome() {
     assert_eq!(nextest_outcomes(&n), libtest, "{}", n.dump());
     assert!(n.stderr.contains("PASS") && n.stderr.contains("nextest-fixture::plain plain_passes"));
     assert!(
+        n.stderr.lines().any(|l| l.trim_start().starts_with("PASS")
+            && l.trim_end()
+                .ends_with("nextest-fixture::wall wall_clock_in_2038")),
+        "{}",
+        n.dump()
+    );
+    assert!(
         n.stderr
-            .contains("9 tests run: 7 passed, 2 failed, 3 skipped"),
+            .contains("10 tests run: 8 passed, 2 failed, 3 skipped"),
         "{}",
         n.dump()
     );

@@ -31,9 +31,9 @@ fn cargo(args: &[&str]) -> support::Run {
     run(env!("CARGO"), args, &envs)
 }
 
-/// The fixture's unit-test and integration-test binaries, built once.
-fn binaries() -> &'static (String, String) {
-    static BUILT: OnceLock<(String, String)> = OnceLock::new();
+/// The fixture's unit-test, integration-test and limits binaries, built once.
+fn binaries() -> &'static (String, String, String) {
+    static BUILT: OnceLock<(String, String, String)> = OnceLock::new();
     BUILT.get_or_init(|| {
         let manifest = manifest();
         let r = cargo(&[
@@ -46,6 +46,7 @@ fn binaries() -> &'static (String, String) {
         assert_eq!(r.code, Some(0), "{}", r.dump());
         let mut unit = None;
         let mut integration = None;
+        let mut limits = None;
         for line in r.stdout.lines() {
             let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
                 continue;
@@ -56,12 +57,14 @@ fn binaries() -> &'static (String, String) {
             match message["target"]["name"].as_str() {
                 Some("libtest_fixture") => unit = Some(exe.to_owned()),
                 Some("integration") => integration = Some(exe.to_owned()),
+                Some("limits") => limits = Some(exe.to_owned()),
                 _ => {}
             }
         }
         (
             unit.expect("unit tests built"),
             integration.expect("integration built"),
+            limits.expect("limits built"),
         )
     })
 }
@@ -142,6 +145,28 @@ fn every_outcome_and_its_output_reach_libtest() {
 }
 
 #[test]
+fn a_backtrace_names_the_tests_own_function_as_libtest_does() {
+    let r = run(
+        &binaries().0,
+        &["--include-ignored", "--exact", "tests::fails_with_output"],
+        &[("RUST_BACKTRACE", "1".to_owned())],
+    );
+    assert_eq!(r.code, Some(101), "{}", r.dump());
+    let failed = r.failure("tests::fails_with_output");
+    let frames = failed
+        .split_once("stack backtrace:\n")
+        .unwrap_or_else(|| panic!("no backtrace in:\n{failed}"))
+        .1;
+    for frame in [
+        ": libtest_fixture::tests::fails_with_output\n",
+        ": libtest_fixture::tests::fails_with_output::{{closure}}\n",
+    ] {
+        assert!(frames.contains(frame), "{frame:?} missing:\n{failed}");
+    }
+    assert!(!frames.contains("__nstest"), "{failed}");
+}
+
+#[test]
 fn ignored_tests_and_their_reasons_are_libtests() {
     let r = unit_tests(&[]);
     assert_eq!(r.code, Some(0), "{}", r.dump());
@@ -202,6 +227,7 @@ fn an_integration_target_with_libtests_harness_runs_them_too() {
         "integration_binds_80",
         "integration_hostname",
         "integration_plain",
+        "integration_wall_clock",
     ] {
         assert_eq!(
             outcomes.get(name).map(String::as_str),
@@ -209,6 +235,37 @@ fn an_integration_target_with_libtests_harness_runs_them_too() {
             "{}",
             r.dump()
         );
+    }
+}
+
+/// Each limit reached is named in the failure under libtest's harness, as under nstest's.
+#[test]
+fn limits_reached_are_named_under_libtests_harness() {
+    let r = run(&binaries().2, &["--include-ignored"], &[]);
+    assert_eq!(r.code, Some(101), "{}", r.dump());
+    let outcomes = r.outcomes();
+    for (name, outcome) in [
+        ("libtest_pids_bomb", "FAILED"),
+        ("libtest_memory_hog", "FAILED"),
+        ("libtest_cpu_spin", "FAILED"),
+        ("libtest_under_its_limits", "ok"),
+    ] {
+        assert_eq!(
+            outcomes.get(name).map(String::as_str),
+            Some(outcome),
+            "{name}: {}",
+            r.dump()
+        );
+    }
+    for (name, says) in [
+        ("libtest_pids_bomb", "nstest: pids limit (8) reached"),
+        (
+            "libtest_memory_hog",
+            "nstest: memory limit (64 MiB) reached",
+        ),
+        ("libtest_cpu_spin", "nstest: cpu time limit (1s) reached"),
+    ] {
+        assert!(r.failure(name).contains(says), "{name}: {}", r.dump());
     }
 }
 
@@ -244,8 +301,36 @@ fn cargo_test_and_cargo_nextest_run_them() {
         ("PASS", "libtest-fixture tests::full_set_is_pid_1_world"),
         ("PASS", "libtest-fixture tests::should_panic_with_message"),
         ("PASS", "libtest-fixture::integration integration_hostname"),
+        (
+            "PASS",
+            "libtest-fixture::integration integration_wall_clock",
+        ),
+        (
+            "PASS",
+            "libtest-fixture::loopback multicast_v4_joined_on_the_default_interface",
+        ),
+        (
+            "PASS",
+            "libtest-fixture::loopback multicast_v6_joined_on_the_default_interface",
+        ),
+        (
+            "PASS",
+            "libtest-fixture::loopback a_group_nobody_joined_is_not_received",
+        ),
+        (
+            "PASS",
+            "libtest-fixture::loopback broadcast_to_the_loopback_network_arrives",
+        ),
+        (
+            "PASS",
+            "libtest-fixture::loopback localhost_resolves_and_every_loopback_address_answers",
+        ),
         ("FAIL", "libtest-fixture tests::fails_with_output"),
         ("FAIL", "libtest-fixture tests::times_out"),
+        ("FAIL", "libtest-fixture::limits libtest_pids_bomb"),
+        ("FAIL", "libtest-fixture::limits libtest_memory_hog"),
+        ("FAIL", "libtest-fixture::limits libtest_cpu_spin"),
+        ("PASS", "libtest-fixture::limits libtest_under_its_limits"),
     ] {
         assert!(
             r.stderr
@@ -256,8 +341,20 @@ fn cargo_test_and_cargo_nextest_run_them() {
         );
     }
     assert!(
-        r.stderr.contains("13 tests run: 10 passed, 3 failed"),
+        r.stderr.contains("23 tests run: 17 passed, 6 failed"),
         "{}",
         r.dump()
     );
+    // nextest shows each failure's output, where the limit is named.
+    for says in [
+        "nstest: pids limit (8) reached",
+        "nstest: memory limit (64 MiB) reached",
+        "nstest: cpu time limit (1s) reached",
+    ] {
+        assert!(
+            r.stderr.contains(says) || r.stdout.contains(says),
+            "{says}: {}",
+            r.dump()
+        );
+    }
 }

@@ -37,6 +37,21 @@ fn returns_result() -> Result<(), std::io::Error> {
     Ok(())
 }
 
+#[ns_test(pids = 32)]
+fn a_process_limit() {}
+
+#[ns_test(user, memory = "64M", cpu = "1s")]
+fn memory_and_cpu() {}
+
+#[ns_test(mount, disk = "8M")]
+fn a_small_disk() {}
+
+#[ns_test(net, mount, pids = 64, memory = "1G", disk = "512K", cpu = "1m30s", timeout = "1m")]
+fn every_limit_with_kinds() {}
+
+#[ns_test(disk = "8m", memory = "268435456")]
+fn lowercase_units_and_bytes() {}
+
 mod nested {
     #[nstest::ns_test(net)]
     pub(crate) fn in_module() {}

@@ -20,6 +20,14 @@ fn main() {
     write("net", tests("#[ns_test(net)]", N));
     write("full", tests("#[ns_test]", N));
     write("full_time", tests("#[ns_test(time = \"+1h\")]", N));
+    write(
+        "full_limits",
+        tests(
+            "#[ns_test(pids = 64, memory = \"64M\", disk = \"8M\", cpu = \"10s\")]",
+            N,
+        ),
+    );
+    write("full_wall", tests("#[ns_test(wall = \"+1d\")]", N));
     write("scale", tests("#[ns_test(user)]", 10 * N));
     write("plain", tests("#[test]", N));
     let mut floor = String::new();

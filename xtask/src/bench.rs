@@ -7,7 +7,9 @@
 //! `nstest::Network` (building 10 hosts, a TCP round trip between hosts against loopback and
 //! with the packet capture on, the cost of a chaos event).
 //! Prints a table with ratios and writes it to `target/bench/bench.md`.
-//! `NSTEST_BENCH_ONLY=network` measures only the network rows.
+//! `NSTEST_BENCH_ONLY=network` measures only the network rows, `=limits` only the rows of
+//! per-test limits, `=wall` only the wall clock's (reading the clocks with and without
+//! nstest linked and `wall` set, and the per-test cost of `wall`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,6 +45,16 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
     if std::env::var("NSTEST_BENCH_ONLY").is_ok_and(|only| only == "network") {
         println!("measuring the network rows only, {reps} runs each...");
         let ratios = network_rows(exe("network")?, reps, &mut note)?;
+        return report(&target, &rows, &ratios, reps);
+    }
+    if std::env::var("NSTEST_BENCH_ONLY").is_ok_and(|only| only == "limits") {
+        println!("measuring the limits rows only, {reps} runs each...");
+        let ratios = limits_rows(&exe, &threads, reps, &mut note)?;
+        return report(&target, &rows, &ratios, reps);
+    }
+    if std::env::var("NSTEST_BENCH_ONLY").is_ok_and(|only| only == "wall") {
+        println!("measuring the wall clock rows only, {reps} runs each...");
+        let ratios = wall_rows(&exe, reps, &mut note)?;
         return report(&target, &rows, &ratios, reps);
     }
 
@@ -189,6 +201,8 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
     );
 
     let network_ratios = network_rows(exe("network")?, reps, &mut note)?;
+    let limits_ratios = limits_rows(&exe, &threads, reps, &mut note)?;
+    let wall_ratios = wall_rows(&exe, reps, &mut note)?;
 
     let full = nstest_ms[&("full", 1)];
     let vs_floor = |mode: &'static str, t: usize| nstest_ms[&(mode, t)] / floor_ms[&(mode, t)];
@@ -261,7 +275,132 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
         ),
     ];
     ratios.extend(network_ratios);
+    ratios.extend(limits_ratios);
+    ratios.extend(wall_ratios);
     report(&target, &rows, &ratios, reps)
+}
+
+/// A test with all four limits (`pids`, `memory`, `disk`, `cpu`) against the same test
+/// without them, both the full set, measured interleaved so that a busy moment of the
+/// machine falls on both. Returns the ratio rows.
+fn limits_rows<'a>(
+    exe: &dyn Fn(&str) -> Result<&'a PathBuf, String>,
+    threads: &[usize],
+    reps: usize,
+    note: &mut dyn FnMut(String, String),
+) -> Result<Vec<(&'static str, f64)>, String> {
+    let (without, with) = (exe("mode_full")?, exe("mode_full_limits")?);
+    let mut ratios = Vec::new();
+    for &t in threads {
+        let (mut plain, mut bare, mut limited) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..reps {
+            plain.push(wall_ms(Command::new(exe("plain")?).args(test_args(t)))?);
+            bare.push(wall_ms(Command::new(without).args(test_args(t)))?);
+            limited.push(wall_ms(Command::new(with).args(test_args(t)))?);
+        }
+        let baseline = median_of(&mut plain);
+        let bare = (median_of(&mut bare) - baseline) / N;
+        let limited = (median_of(&mut limited) - baseline) / N;
+        note(
+            format!("nstest, full, {t} thread(s), no limits: ms per test"),
+            fmt(bare),
+        );
+        note(
+            format!("nstest, full, {t} thread(s), all four limits: ms per test"),
+            fmt(limited),
+        );
+        ratios.push((
+            if t == 1 {
+                "all four limits / none, full set, 1 thread (target <= 1.05)"
+            } else {
+                "all four limits / none, full set, N threads (target <= 1.05)"
+            },
+            limited / bare,
+        ));
+    }
+    Ok(ratios)
+}
+
+/// The rows of the wall clock (`wall = "..."`), whose interposed clock functions are in
+/// every binary that links nstest:
+///
+/// - ns per `SystemTime::now()` and `Instant::now()` in a binary without nstest, and in
+///   nstest tests without and with `wall` (the best batch of each run; the median run);
+/// - ms per test of the full set with `wall`, against the full set without, each against
+///   a run of no test, one thread (the median run).
+///
+/// Returns the ratio rows: what tests without `wall` pay for its existence, and what
+/// `wall` costs a test that asks for it.
+fn wall_rows<'a>(
+    exe: &impl Fn(&str) -> Result<&'a PathBuf, String>,
+    reps: usize,
+    note: &mut impl FnMut(String, String),
+) -> Result<Vec<(&'static str, f64)>, String> {
+    let sides = [
+        ("clock_plain", "plain", "a plain #[test], nstest not linked"),
+        (
+            "clock_nstest",
+            "without_wall",
+            "an nstest test without `wall`",
+        ),
+        (
+            "clock_nstest",
+            "with_wall",
+            "an nstest test with `wall = \"+1d\"`",
+        ),
+    ];
+    // The sides take turns within each repetition, so that a change in the machine's load
+    // (other jobs on a shared host) falls on all of them alike.
+    let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let (mut full, mut with_wall) = (Vec::new(), Vec::new());
+    for _ in 0..reps.max(1) {
+        for (target, test, _) in sides {
+            for (name, value) in measurements(exe(target)?, test)? {
+                samples.entry(name).or_default().push(value);
+            }
+        }
+        full.push(per_test_vs_empty(exe("mode_full")?, "full::")?);
+        with_wall.push(per_test_vs_empty(exe("mode_full_wall")?, "full_wall::")?);
+    }
+    let mut ns = BTreeMap::new();
+    for (_, test, label) in sides {
+        for (clock, call) in [
+            ("system_time", "SystemTime::now()"),
+            ("instant", "Instant::now()"),
+        ] {
+            let name = format!("{test}_{clock}_ns");
+            let value = samples
+                .get_mut(&name)
+                .map(|values| median_of(values))
+                .ok_or_else(|| format!("no {name} measured"))?;
+            ns.insert((test, clock), value);
+            note(format!("{call} in {label}: ns"), fmt(value));
+        }
+    }
+    let (full_ms, wall_ms) = (median_of(&mut full), median_of(&mut with_wall));
+    note(
+        "nstest, full, 1 thread: ms per test (vs empty run)".into(),
+        fmt(full_ms),
+    );
+    note(
+        "nstest, full + wall, 1 thread: ms per test (vs empty run)".into(),
+        fmt(wall_ms),
+    );
+    Ok(vec![
+        (
+            "SystemTime::now(), nstest test without wall / no nstest (target ~1)",
+            ns[&("without_wall", "system_time")] / ns[&("plain", "system_time")],
+        ),
+        (
+            "Instant::now(), nstest test without wall / no nstest (target ~1)",
+            ns[&("without_wall", "instant")] / ns[&("plain", "instant")],
+        ),
+        (
+            "SystemTime::now(), with wall / without",
+            ns[&("with_wall", "system_time")] / ns[&("without_wall", "system_time")],
+        ),
+        ("full set + wall / full set, per test", wall_ms / full_ms),
+    ])
 }
 
 /// Prints the ratios, then writes the rows and the ratios to `target/bench/bench.md`.
@@ -302,20 +441,7 @@ fn network_rows(
     reps: usize,
     note: &mut impl FnMut(String, String),
 ) -> Result<Vec<(&'static str, f64)>, String> {
-    let run = |test: &str| -> Result<Vec<(String, f64)>, String> {
-        let out = run_capture(Command::new(exe).args([
-            test,
-            "--exact",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ]))?;
-        let values = bench_lines(&out)?;
-        if values.is_empty() {
-            return Err(format!("{test} printed no measurement:\n{out}"));
-        }
-        Ok(values)
-    };
+    let run = |test: &str| measurements(exe, test);
     let named = |values: &[(String, f64)], name: &str| -> Result<Vec<f64>, String> {
         let found: Vec<f64> = values
             .iter()
@@ -383,6 +509,23 @@ fn network_rows(
 }
 
 /// The `nstest-bench <name> <value>` lines of a run's output.
+/// Runs the one test `test` of `exe` on one thread, with its output shown, and returns the
+/// `nstest-bench` lines it printed (at least one).
+fn measurements(exe: &Path, test: &str) -> Result<Vec<(String, f64)>, String> {
+    let out = run_capture(Command::new(exe).args([
+        test,
+        "--exact",
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ]))?;
+    let values = bench_lines(&out)?;
+    if values.is_empty() {
+        return Err(format!("{test} printed no measurement:\n{out}"));
+    }
+    Ok(values)
+}
+
 fn bench_lines(out: &str) -> Result<Vec<(String, f64)>, String> {
     let mut values = Vec::new();
     for line in out.lines() {

@@ -18,10 +18,12 @@ use std::process::{Command, ExitCode, Stdio};
 const CI_USER: &str = "nstest-ci";
 /// Test binaries that need the toolchain at run time, which lives in root's home: the
 /// compile-fail tests run the compiler, the ecosystem and libtest tests run cargo and cargo-nextest,
-/// the coverage tests run cargo-llvm-cov, the parity tests run rustc, and a proc-macro
-/// crate's unit tests link the toolchain's `libstd-*.so` dynamically.
+/// the coverage tests run cargo-llvm-cov and cargo-tarpaulin, the parity tests run rustc,
+/// the docs tests run mdbook (installed with cargo), and a proc-macro crate's unit tests
+/// link the toolchain's `libstd-*.so` dynamically.
 const NEEDS_TOOLCHAIN: &[&str] = &[
     "compile_fail",
+    "docs",
     "nstest_macros",
     "ecosystem",
     "libtest",

@@ -1,14 +1,16 @@
-//! Runs in: the fork server, a small single-threaded fork of the runner made at the top of
-//! `main`. It forks a slot per runner thread, and is the last line of clean-up.
+//! Runs in: the fork server, a small single-threaded fork of the runner made before the
+//! runner's first thread (at the top of `nstest::main!()`'s `main`, or in the constructor
+//! that libtest's harness runs before its `main`). It forks the slots, and is the last
+//! line of clean-up.
 //!
-//! `nstest::main!()` starts it first thing, while the test binary is still
-//! single-threaded and small. From then on the runner (which has libtest-mimic's worker
-//! threads and grows with every test) never forks: each runner thread asks the fork server
-//! once for a slot (a `SOCK_SEQPACKET` socket's end attached with `SCM_RIGHTS`, unix(7)),
-//! and sends its tests to that slot. Forking is thus always from a process of the same few
-//! megabytes, which keeps the per-test cost flat (fork costs about 35 µs per MB of the
-//! forking process), and the forked child may do anything, since its parent has no other
-//! thread that could hold a lock. It needs no exec, so the test's code is already mapped.
+//! From then on the runner (which has worker threads, libtest's or its own, and grows with
+//! every test) never forks: slots come from a pool the runner threads share, each asked of
+//! the fork server once (a `SOCK_SEQPACKET` socket's end attached with `SCM_RIGHTS`,
+//! unix(7)), and the runner sends each test to an idle slot. Forking is thus always from a
+//! process of the same few megabytes, which keeps the per-test cost flat (fork costs about
+//! 35 µs per MB of the forking process), and the forked child may do anything, since its
+//! parent has no other thread that could hold a lock. It needs no exec, so the test's code
+//! is already mapped.
 //!
 //! It is a subreaper, so when a slot dies before its test (a test that killed its parent,
 //! a Ctrl-C) the test's processes are re-parented here rather than to the host's init; any
@@ -56,7 +58,8 @@ pub(crate) fn start() -> Result<(OwnedFd, OwnedFd, Pid)> {
     let runner = getpid();
     // Read here, while this is still the runner, so that no fork has to.
     coverage::prepare();
-    crate::sandbox::prepare();
+    crate::sandbox::prepare(coverage::profile_dirs());
+    crate::sandbox::limits::run_pids().map_err(|message| Error::Environment { message })?;
     match sys::fork().map_err(|source| Error::Fork {
         what: "fork server",
         source,
@@ -153,6 +156,7 @@ fn prepare_server(runner: Pid) -> nix::Result<SignalFd> {
         sys::exit_now(1);
     }
     prctl::set_child_subreaper(true)?;
+    crate::sandbox::leaf::open_run();
     let mut mask = SigSet::empty();
     for signal in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT] {
         mask.add(signal);
@@ -216,7 +220,11 @@ fn reap(slots: &mut Slots) {
             Ok(WaitStatus::StillAlive) | Err(_) => break,
             Ok(status) => {
                 let Some(pid) = status.pid() else { continue };
-                let clean = slots.live.remove(&pid) && matches!(status, WaitStatus::Exited(_, 0));
+                let slot = slots.live.remove(&pid);
+                if slot {
+                    crate::sandbox::leaf::slot_ended(pid.as_raw().unsigned_abs());
+                }
+                let clean = slot && matches!(status, WaitStatus::Exited(_, 0));
                 look_for_strays |= !clean;
             }
         }
@@ -247,6 +255,7 @@ fn shut_down(slots: &Slots) -> ! {
     loop {
         let _ = kill_strays(&none);
         if sys::retry_on_eintr(|| waitpid(None::<Pid>, None)).is_err() {
+            crate::sandbox::leaf::close_run();
             sys::exit_now(0);
         }
     }

@@ -16,10 +16,10 @@ use nix::unistd::{ForkResult, Gid, Uid};
 
 use super::{reap, send_report, set_death_signal, setup_failed, test_process, write_all};
 use crate::error::{Error, Result};
+use crate::registry::Test;
 use crate::sandbox;
 use crate::sys;
-use crate::test::Test;
-use crate::wire::ExitFrame;
+use crate::wire::{ExitFrame, LimitsHit};
 
 /// Init's life: `uid`/`gid` are the slot's ids, read before the clone (inside a new user
 /// namespace they read as the overflow id until the maps are written). `frame` is where
@@ -54,7 +54,13 @@ pub(super) fn run(
     drop(output);
     if let Some(end) = reap::reap_until(test_pid) {
         let leaked = reap::kill_and_reap_leftovers(reap::kill_namespace);
-        let _ = write_all(&frame, &ExitFrame { test: end, leaked }.encode());
+        // The slot, which owns the test's cgroup, adds which limits were reached.
+        let frame_data = ExitFrame {
+            test: end,
+            leaked,
+            limits: LimitsHit::default(),
+        };
+        let _ = write_all(&frame, &frame_data.encode());
     }
     sys::exit_now(0)
 }

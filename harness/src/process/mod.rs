@@ -1,10 +1,13 @@
 //! The processes nstest forks, one module per role. Each module's first doc line says
 //! which process it runs in.
 //!
+//! Layer 3 of docs/src/architecture.md: depends on `sandbox`, `coverage`, `wire`, `registry`,
+//! `error` and `sys`; the runner above starts the fork server through it.
+//!
 //! ```text
 //! runner (multithreaded; forks once, at the top of main, while still single-threaded)
 //!   └─ fork ─> fork server                       fork_server.rs
-//!                └─ fork, once per runner thread ─> slot      slot.rs
+//!                └─ fork, as the pool needs one ─> slot      slot.rs
 //!                     ├─ fork, per test without pid ─> test process     test_process.rs
 //!                     └─ clone(NEWUSER|NEWPID|..), per test with pid ─> init, PID 1   init.rs
 //!                                                         └─ fork ─> test process, PID 2

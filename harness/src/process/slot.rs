@@ -39,11 +39,12 @@ use super::{
     Channels, die_with_parent, init, reap, send_report, setup_failed, test_process, write_all,
 };
 use crate::error::{Error, Result};
+use crate::registry::Test;
 use crate::sandbox;
+use crate::sandbox::leaf::SlotLeaf;
 use crate::sys;
-use crate::test::Test;
 use crate::wire::request::{self, Request};
-use crate::wire::{EXIT_FRAME_LEN, ExitFrame, Termination};
+use crate::wire::{EXIT_FRAME_LEN, ExitFrame, LimitsHit, Termination};
 
 /// A slot's first message on its socket: its pid, little-endian. Sent once it runs, which
 /// for a replacement slot is once the processes its predecessor left are gone.
@@ -54,6 +55,7 @@ pub(super) fn serve(socket: OwnedFd) -> ! {
     if prepare(&socket).is_err() {
         sys::exit_now(1);
     }
+    let mut leaf = SlotLeaf::join();
     let mut cmsg_buffer = nix::cmsg_space!([RawFd; Request::MAX_FDS]);
     loop {
         let Some((request, fds)) = request::receive(&socket, &mut cmsg_buffer) else {
@@ -61,11 +63,15 @@ pub(super) fn serve(socket: OwnedFd) -> ! {
         };
         // Anything but a test request is dropped with its descriptors, which the runner
         // sees as a test that ended without a word.
-        let Request::RunTest { test, .. } = request else {
+        let Request::RunTest {
+            test, timeout_secs, ..
+        } = request
+        else {
             continue;
         };
         if let Some(channels) = Channels::from_request(fds) {
-            run(sys::test_at(test), channels, &socket);
+            let timeout = timeout_secs.map(|secs| Duration::from_secs(secs.into()));
+            run(sys::static_at(test), timeout, channels, &socket, &mut leaf);
         }
     }
 }
@@ -89,13 +95,25 @@ fn prepare(socket: &OwnedFd) -> Result<()> {
 
 /// Runs one test in a fresh sandbox and writes its exit frame once every process of it is
 /// gone. The slot runs one test at a time, so all its children belong to this test.
-fn run(test: &'static Test, channels: Channels, socket: &OwnedFd) {
+fn run(
+    test: &'static Test,
+    timeout: Option<Duration>,
+    channels: Channels,
+    socket: &OwnedFd,
+    leaf: &mut SlotLeaf,
+) {
     let Channels {
         report,
         exit,
         output,
     } = channels;
-    let started = if test.plan.pid {
+    let started = if let Err(error) = leaf.set_for(&test.plan) {
+        Err(StartFailed {
+            error,
+            report,
+            exit,
+        })
+    } else if test.plan.pid {
         start_init(test, socket, report, exit, output)
     } else {
         start_test_process(test, socket, report, exit, output)
@@ -105,8 +123,12 @@ fn run(test: &'static Test, channels: Channels, socket: &OwnedFd) {
             child,
             frame_from_init,
             exit,
-        }) => finish(test, child, frame_from_init, &exit),
-        Err((error, report, exit)) => {
+        }) => finish(test, timeout, child, frame_from_init, &exit, leaf),
+        Err(StartFailed {
+            error,
+            report,
+            exit,
+        }) => {
             // The sandbox never started: what the report says is all there is, and the
             // frame says so as a test process that failed its setup says it (status 0,
             // nothing left). Without a frame the runner would take this slot for dead.
@@ -114,6 +136,7 @@ fn run(test: &'static Test, channels: Channels, socket: &OwnedFd) {
             let frame = ExitFrame {
                 test: Termination::Exited(0),
                 leaked: 0,
+                limits: LimitsHit::default(),
             };
             let _ = write_all(&exit, &frame.encode());
         }
@@ -128,8 +151,12 @@ struct Started {
     exit: OwnedFd,
 }
 
-/// Why a sandbox did not start, and the report and exit pipes to say so on.
-type NotStarted = (Error, OwnedFd, OwnedFd);
+/// A sandbox the slot could not start: why, and the report and exit pipes to say so on.
+struct StartFailed {
+    error: Error,
+    report: OwnedFd,
+    exit: OwnedFd,
+}
 
 /// In a fresh child: closes what the test must not hold: the slot's socket (it could send
 /// requests) and the exit pipe (it could forge its frame).
@@ -146,7 +173,7 @@ fn start_test_process(
     report: OwnedFd,
     exit: OwnedFd,
     output: Option<OwnedFd>,
-) -> std::result::Result<Started, NotStarted> {
+) -> std::result::Result<Started, StartFailed> {
     match sys::fork() {
         Ok(ForkResult::Child) => {
             leave_the_slot(socket, exit);
@@ -157,14 +184,14 @@ fn start_test_process(
             frame_from_init: None,
             exit,
         }),
-        Err(source) => Err((
-            Error::Fork {
+        Err(source) => Err(StartFailed {
+            error: Error::Fork {
                 what: "test process",
                 source,
             },
             report,
             exit,
-        )),
+        }),
     }
 }
 
@@ -176,12 +203,17 @@ fn start_init(
     report: OwnedFd,
     exit: OwnedFd,
     output: Option<OwnedFd>,
-) -> std::result::Result<Started, NotStarted> {
+) -> std::result::Result<Started, StartFailed> {
     let (frame_read, frame_write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
         Ok(pipe) => pipe,
         Err(source) => {
             let call = "pipe2(O_CLOEXEC)";
-            return Err((Error::Sys { call, source }, report, exit));
+            let error = Error::Sys { call, source };
+            return Err(StartFailed {
+                error,
+                report,
+                exit,
+            });
         }
     };
     // Read before the clone: inside the new user namespace the ids read as the overflow id
@@ -199,33 +231,56 @@ fn start_init(
             frame_from_init: Some(frame_read),
             exit,
         }),
-        Err(source) => Err((
-            Error::Clone {
+        Err(source) => Err(StartFailed {
+            error: Error::Clone {
                 flags: sandbox::flag_names(flags),
                 source,
             },
             report,
             exit,
-        )),
+        }),
     }
 }
 
 /// Waits for the test side `child` to end, killing it at the test's timeout, makes sure
 /// nothing it started is left, and writes the exit frame. The slot is the parent of
 /// `child` and a subreaper, so the test's orphans are its children too.
-fn finish(test: &'static Test, child: Pid, frame_from_init: Option<OwnedFd>, exit: &OwnedFd) {
-    let deadline = test
-        .timeout()
-        .map(|secs| Instant::now() + Duration::from_secs(secs));
-    let Some(end) = reap::reap_until_deadline(child, deadline) else {
-        // Timed out. Killing the test process (or init, which takes the whole PID
-        // namespace with it) and then every leftover leaves nothing running.
+fn finish(
+    test: &'static Test,
+    timeout: Option<Duration>,
+    child: Pid,
+    frame_from_init: Option<OwnedFd>,
+    exit: &OwnedFd,
+    leaf: &mut SlotLeaf,
+) {
+    let deadline = timeout.map(|after| Instant::now() + after);
+    let cpu_before = reaped_cpu();
+    // Once everything of the test is reaped, the slot's children's CPU time has grown by
+    // exactly the tree's: each process is reaped by its parent, by init or by this
+    // subreaper, and each reaper's count holds what it reaped (getrusage(2)).
+    let cpu_reached = |test: &Test| {
+        test.plan.limits.cpu_secs.is_some_and(|secs| {
+            reaped_cpu().saturating_sub(cpu_before) >= Duration::from_secs(secs)
+        })
+    };
+    let Some(end) = wait_within_limits(test, child, deadline) else {
+        // Timed out, or at the CPU time limit of the tree. Killing the test process (or
+        // init, which takes the whole PID namespace with it) and then every leftover
+        // leaves nothing running.
+        let at_cpu_limit =
+            test.plan.limits.cpu_secs.is_some() && deadline.is_none_or(|at| Instant::now() < at);
         let _ = kill(child, Signal::SIGKILL);
-        let _ = reap::reap_until(child);
+        let end = reap::reap_until(child);
         let leaked = reap::kill_and_reap_leftovers(kill_children);
+        let mut limits = leaf.hits(&test.plan);
+        limits.cpu = at_cpu_limit || cpu_reached(test);
         let frame = ExitFrame {
-            test: Termination::TimedOut,
+            test: match (at_cpu_limit, end) {
+                (true, Some(end)) => end,
+                _ => Termination::TimedOut,
+            },
             leaked,
+            limits,
         };
         let _ = write_all(exit, &frame.encode());
         return;
@@ -239,14 +294,62 @@ fn finish(test: &'static Test, child: Pid, frame_from_init: Option<OwnedFd>, exi
         Some(reader) => read_frame(&reader).unwrap_or(ExitFrame {
             test: end,
             leaked: 0,
+            limits: LimitsHit::default(),
         }),
         // Without one, leftovers were re-parented to this subreaper: kill and reap them.
         None => ExitFrame {
             test: end,
             leaked: reap::kill_and_reap_leftovers(kill_children),
+            limits: LimitsHit::default(),
         },
     };
+    let mut limits = leaf.hits(&test.plan);
+    limits.cpu = cpu_reached(test);
+    let frame = ExitFrame { limits, ..frame };
     let _ = write_all(exit, &frame.encode());
+}
+
+/// User and system CPU time of the slot's reaped children (getrusage(2),
+/// `RUSAGE_CHILDREN`).
+fn reaped_cpu() -> Duration {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_CHILDREN).map_or(Duration::ZERO, |usage| {
+        let micros = |tv: nix::sys::time::TimeVal| {
+            Duration::from_secs(tv.tv_sec().unsigned_abs())
+                + Duration::from_micros(tv.tv_usec().unsigned_abs())
+        };
+        micros(usage.user_time()) + micros(usage.system_time())
+    })
+}
+
+/// How often the slot adds up the CPU time of a test that has a `cpu` limit.
+const CPU_CHECK_EVERY: Duration = Duration::from_millis(100);
+
+/// Waits for `child` as [`reap::reap_until_deadline`] does; with a `cpu` limit, also
+/// wakes every [`CPU_CHECK_EVERY`] to add up the CPU time of the test's whole tree, and
+/// returns `None` early once it reaches the limit. (Each process also has the limit as its
+/// own `RLIMIT_CPU`, which stops one process alone at once.)
+fn wait_within_limits(
+    test: &'static Test,
+    child: Pid,
+    deadline: Option<Instant>,
+) -> Option<Termination> {
+    let Some(secs) = test.plan.limits.cpu_secs else {
+        return reap::reap_until_deadline(child, deadline);
+    };
+    let limit = secs.saturating_mul(sandbox::limits::ticks_per_second());
+    loop {
+        let step = Instant::now() + CPU_CHECK_EVERY;
+        let until = deadline.map_or(step, |at| at.min(step));
+        if let Some(end) = reap::reap_until_deadline(child, Some(until)) {
+            return Some(end);
+        }
+        if deadline.is_some_and(|at| Instant::now() >= at)
+            || sandbox::limits::tree_cpu_ticks() >= limit
+        {
+            return None;
+        }
+    }
 }
 
 fn read_frame(fd: &OwnedFd) -> Option<ExitFrame> {

@@ -9,9 +9,9 @@ use std::sync::Mutex;
 use super::{die_with_parent, panic_output, send_report, setup_failed, write_all};
 use crate::coverage;
 use crate::error::Error;
+use crate::registry::Test;
 use crate::sandbox;
 use crate::sys;
-use crate::test::Test;
 use crate::wire::note::MAX_NOTES;
 use crate::wire::{Note, Report};
 
@@ -66,6 +66,9 @@ pub(crate) fn install_panic_hook() {
         if let Some(location) = info.location() {
             *PANIC_LOCATION.lock().unwrap_or_else(|e| e.into_inner()) = Some(location.to_string());
         }
+        // Text printed without a newline is still in stdout's buffer; libtest's capture
+        // holds it before the panic message, so it goes out first here too.
+        let _ = std::io::stdout().flush();
         // The main thread's id is the process id (gettid(2)). Asking std instead would
         // register a thread-local destructor in every test process.
         if nix::unistd::gettid() == nix::unistd::getpid() {
@@ -93,10 +96,19 @@ pub(super) fn run(
         if build_sandbox {
             sandbox::enter(&test.plan)?;
         }
+        sandbox::limits::apply_in_test_process(
+            &test.plan,
+            sandbox::leaf::enforced(),
+            !build_sandbox,
+        )?;
         if let Some(output) = output {
             let dup_error = |call| move |source| Error::Sys { call, source };
             nix::unistd::dup2_stdout(output.as_fd()).map_err(dup_error("dup2(output, 1)"))?;
             nix::unistd::dup2_stderr(output.as_fd()).map_err(dup_error("dup2(output, 2)"))?;
+        }
+        // Last, so that the test's wall clock starts where the test does.
+        if let Some(wall) = test.plan.wall {
+            start_wall_clock(wall)?;
         }
         Ok(())
     })();
@@ -119,9 +131,14 @@ pub(super) fn run(
     let result = match outcome {
         Ok(Ok(())) => Report::Passed,
         Ok(Err(debug)) => {
-            // What libtest's `Termination` impl for `Result` prints.
+            // What libtest's `Termination` impl for `Result` prints, after what the test
+            // printed without a newline (still in stdout's buffer).
+            let _ = std::io::stdout().flush();
             eprintln!("Error: {debug}");
-            Report::ReturnedErr { debug }
+            Report::ReturnedErr {
+                debug,
+                at_pids_limit: sandbox::limits::at_pids_limit(),
+            }
         }
         Err(payload) => Report::Panicked {
             message: panic_message(payload.as_ref()),
@@ -129,6 +146,7 @@ pub(super) fn run(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take(),
+            at_pids_limit: sandbox::limits::at_pids_limit(),
         },
     };
     let _ = std::io::stdout().flush();
@@ -146,6 +164,21 @@ pub(super) fn run(
         other => send_report(&report, &other),
     }
     sys::exit_now(0)
+}
+
+/// Starts the test's own wall clock (`wall = "..."`).
+#[cfg(nstest_wall)]
+fn start_wall_clock(wall: crate::plan::Wall) -> Result<(), Error> {
+    sandbox::wall::start(wall)
+}
+
+/// Where the C library is not glibc, or not 64-bit, the wall clock cannot be shifted.
+#[cfg(not(nstest_wall))]
+fn start_wall_clock(_wall: crate::plan::Wall) -> Result<(), Error> {
+    Err(Error::Sys {
+        call: "wall = \"...\" (a wall clock of the test's own needs the GNU C library on a 64-bit target)",
+        source: nix::errno::Errno::ENOSYS,
+    })
 }
 
 /// Calls the test. std's backtrace printer drops the frames below a function of this name,

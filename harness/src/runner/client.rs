@@ -16,8 +16,8 @@ use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
 use crate::process::fork_server::{self, HELLO_LEN};
+use crate::registry::Test;
 use crate::sys;
-use crate::test::Test;
 use crate::wire::request::{self, Request};
 
 /// The runner's handle on a slot: one end of the slot's socket, and its pid.
@@ -83,12 +83,19 @@ impl ForkServer {
     /// # Errors
     ///
     /// `sendmsg(2)`'s errno, or why no slot could start.
-    pub(crate) fn spawn(&self, test: &'static Test, pipes: &TestPipes<'_>) -> Result<Lease<'_>> {
+    pub(crate) fn spawn(
+        &self,
+        test: &'static Test,
+        pipes: &TestPipes<'_>,
+        timeout_secs: Option<u64>,
+    ) -> Result<Lease<'_>> {
         let mut fds: Vec<RawFd> = vec![pipes.report.as_raw_fd(), pipes.exit.as_raw_fd()];
         fds.extend(pipes.output.map(AsRawFd::as_raw_fd));
         let request = Request::RunTest {
-            test: sys::address_of(test),
+            test: sys::static_address(test),
             capture: pipes.output.is_some(),
+            // A limit past u32::MAX seconds (136 years) is no limit in practice.
+            timeout_secs: timeout_secs.map(|secs| u32::try_from(secs).unwrap_or(u32::MAX)),
         };
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut slot = match idle {

@@ -6,8 +6,8 @@
 
 use nix::errno::Errno;
 
+use crate::error::Step;
 use crate::error::describe;
-use crate::wire::Step;
 
 /// What the runner knows about the host, read once per run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -3,10 +3,10 @@
 //! It runs the same probe sandboxes as the runner, through the same fork server, so what
 //! it reports is what a test run will meet.
 
-use super::client::ForkServer;
 use super::diagnosis::HostFacts;
 use super::probe::{self, Kind};
-use super::run;
+use super::session::{Session, Settings};
+use crate::sandbox::leaf::{Controller, Version};
 
 /// Prints the host report; returns whether every namespace kind works. Must be called
 /// while the process is single-threaded (it starts a fork server).
@@ -63,16 +63,20 @@ pub fn doctor() -> bool {
     }
 
     let everything = probe::everything();
-    let probes = probe::probe_tests(everything);
-    let server = match ForkServer::start() {
-        Ok(server) => server,
+    // The doctor runs no test: the run's settings are the defaults.
+    let settings = Settings {
+        default_timeout_secs: None,
+        skip_unsupported: false,
+    };
+    let session = match Session::start(settings, everything) {
+        Ok(session) => session,
         Err(error) => {
             println!("\nnstest cannot start its fork server: {error}");
             return false;
         }
     };
-    let missing = run::find_missing_with(&server, &everything, &probes);
-    server.stop();
+    let missing = session.find_missing(&everything);
+    session.server.stop();
 
     println!();
     let without_user = missing.iter().any(|m| m.kind == Kind::User);
@@ -85,6 +89,7 @@ pub fn doctor() -> bool {
             None => println!("  {:<34} ok", kind.name()),
         }
     }
+    print_limits(facts.root);
     if missing.is_empty() {
         println!("\nEverything works: nstest tests can run here, as this user.");
         true
@@ -96,6 +101,62 @@ pub fn doctor() -> bool {
             if missing.len() == 1 { "it" } else { "them" }
         );
         false
+    }
+}
+
+/// Which mechanism enforces each limit here, and what it counts (docs/src/limits.md).
+fn print_limits(root: bool) {
+    let own = crate::sandbox::leaf::own();
+    let cgroup = |controller| {
+        own.iter().find(|h| h.controller == controller).map(|h| {
+            let version = match h.version {
+                Version::V1 => "v1",
+                Version::V2 => "v2",
+            };
+            (version, h.dir.clone())
+        })
+    };
+    let default = match crate::sandbox::limits::run_pids() {
+        Ok(n) => format!("{n} tasks"),
+        Err(why) => why,
+    };
+    println!("\n  limits on a test's resources (default process limit: {default}, NSTEST_PIDS)");
+    let pids = match cgroup(Controller::Pids) {
+        Some((version, dir)) => format!(
+            "cgroup {version} pids.max, a leaf per slot under {dir}: every task of the \
+             test's tree, threads included"
+        ),
+        None if root => "NOT ENFORCED: the kernel exempts root from RLIMIT_NPROC, and no \
+             pids cgroup can be made here (NSTEST_CGROUP; see docs/src/limits.md)"
+            .to_owned(),
+        None => "RLIMIT_NPROC in the test's own user namespace (Linux 5.14+): the test's \
+             tasks, threads included"
+            .to_owned(),
+    };
+    let memory = match cgroup(Controller::Memory) {
+        Some((version, dir)) => format!(
+            "cgroup {version} memory limit, a leaf per slot under {dir}: memory the tree \
+             uses, page cache and tmpfs included; OOM kill at the limit"
+        ),
+        None => "RLIMIT_DATA per process: private writable memory as reserved (not as \
+             touched), beyond what the process held at its start; no page cache"
+            .to_owned(),
+    };
+    for (name, how) in [
+        ("pids", pids),
+        ("memory", memory),
+        (
+            "disk",
+            "tmpfs size= on each of /tmp, /var/tmp, /dev/shm, CARGO_TARGET_TMPDIR".to_owned(),
+        ),
+        (
+            "cpu",
+            "the tree's CPU time, added up by the slot every 100 ms, and RLIMIT_CPU per \
+             process (SIGXCPU at the limit)"
+                .to_owned(),
+        ),
+    ] {
+        println!("  {name:<34} {how}");
     }
 }
 

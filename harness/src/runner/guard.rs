@@ -10,8 +10,8 @@
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::registry;
 use crate::sys;
-use crate::test as registry;
 
 /// Set once nstest's runner has taken over `main`.
 static RUNNER_STARTED: AtomicBool = AtomicBool::new(false);

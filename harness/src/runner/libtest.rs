@@ -32,25 +32,21 @@
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 
-use super::client::ForkServer;
 use super::outcome::Outcome;
 use super::probe::{self, Missing};
-use super::report::Verdict;
-use super::report::failure;
-use super::{missing_text, read_unsupported, run, trial};
+use super::report::{Verdict, failure, notice};
+use super::session::{Session, Settings};
+use super::trial;
+use crate::registry::Test;
 use crate::sys;
-use crate::test::{self as registry, Test};
 
 /// What the constructor set up, or why it could not.
 static STATE: OnceLock<Result<Libtest, String>> = OnceLock::new();
 
 struct Libtest {
-    server: ForkServer,
-    /// The probe's sandboxes, made before the fork server started (so they exist in it).
-    probes: Vec<&'static Test>,
+    session: Session,
     /// What the host lacks; probed once, after the first sandbox that failed to build.
     missing: OnceLock<Vec<Missing>>,
-    skip_unsupported: bool,
     /// Tests skipped for what the host lacks, said once each on stderr.
     skipped: Mutex<Vec<&'static str>>,
 }
@@ -64,18 +60,15 @@ pub fn start() {
         if listing_only() {
             return Err("the test binary was started to list its tests".into());
         }
-        registry::read_default_timeout()?;
-        let skip_unsupported = read_unsupported()?;
-        let probes = probe::probe_tests(probe::everything());
-        let server = ForkServer::start()
+        let settings = Settings::from_env()?;
+        // Which kinds the tests need is not known before the first test: probe for all.
+        let session = Session::start(settings, probe::everything())
             .map_err(|error| format!("nstest cannot start its fork server before main: {error}"))?;
         // Stop it when the binary exits, so that not even a zombie is left.
         sys::at_exit(stop_at_exit);
         Ok(Libtest {
-            server,
-            probes,
+            session,
             missing: OnceLock::new(),
-            skip_unsupported,
             skipped: Mutex::new(Vec::new()),
         })
     });
@@ -83,7 +76,7 @@ pub fn start() {
 
 extern "C" fn stop_at_exit() {
     if let Some(Ok(state)) = STATE.get() {
-        state.server.stop();
+        state.session.server.stop();
     }
 }
 
@@ -130,24 +123,17 @@ pub fn run(test: &'static Test, should_panic: bool) {
     } = state.run_one(test, capture);
     let name = test.name();
     if leaked > 0 && outcome == Outcome::Passed {
-        eprint_now(&format!(
-            "nstest: LEAK: {name} passed but left {leaked} process{} running, which nstest \
-             killed\n",
-            if leaked == 1 { "" } else { "es" }
-        ));
+        eprint_now(&notice::leaked_one(name, leaked));
     }
     if let Outcome::Skipped { kind } = outcome {
         let mut skipped = state.skipped.lock().unwrap_or_else(|e| e.into_inner());
         if !skipped.contains(&kind) {
             skipped.push(kind);
         }
-        eprint_now(&format!(
-            "nstest: {name} skipped: needs {kind}, which this host cannot create \
-             (NSTEST_UNSUPPORTED=skip)\n"
-        ));
+        eprint_now(&notice::skipped_one(name, kind));
         return;
     }
-    let mut record = failure::record(&outcome, output, leaked, None, None);
+    let mut record = failure::record(state.session.facts(), &outcome, output, leaked, None, None);
     failure::add_notes(&mut record, &notes, name);
     if record.verdict == Verdict::Ok {
         trial::discard_captures(&notes);
@@ -160,7 +146,7 @@ pub fn run(test: &'static Test, should_panic: bool) {
         (Outcome::Panicked { message, .. }, _) => std::panic::resume_unwind(Box::new(message)),
         // The cause is in the output printed above; a `#[should_panic]` test fails by
         // returning.
-        (other, _) if !should_panic => std::panic::resume_unwind(Box::new(cause(&other))),
+        (other, _) if !should_panic => std::panic::resume_unwind(Box::new(cause(state, &other))),
         _ => {}
     }
 }
@@ -175,10 +161,11 @@ impl Libtest {
             leaked: 0,
             notes: Vec::new(),
         };
-        if let Some(outcome) = self.missing.get().and_then(|m| self.lacking(m, test)) {
+        let lacking = |missing: &[Missing]| self.session.outcome_if_lacking(missing, &test.plan);
+        if let Some(outcome) = self.missing.get().and_then(|m| lacking(m)) {
             return not_run(outcome);
         }
-        let done = match trial::run_sandboxed(&self.server, test, capture) {
+        let done = match self.session.run_sandboxed(test, capture) {
             Ok(done) => done,
             Err(error) => {
                 let error = error.to_string();
@@ -187,36 +174,22 @@ impl Libtest {
         };
         if let Outcome::SetupFailed { .. } = done.outcome {
             let missing = self.missing.get_or_init(|| {
-                let missing =
-                    run::find_missing_with(&self.server, &probe::everything(), &self.probes);
-                eprint_now(&missing_text(&missing, self.skip_unsupported));
+                let missing = self.session.find_missing(&probe::everything());
+                let skip = self.session.settings.skip_unsupported;
+                eprint_now(&notice::missing_kinds(&missing, skip));
                 missing
             });
-            if let Some(outcome) = self.lacking(missing, test) {
+            if let Some(outcome) = lacking(missing) {
                 return not_run(outcome);
             }
         }
         done
     }
-
-    /// The outcome of a test that needs what the host lacks, without running it.
-    fn lacking(&self, missing: &[Missing], test: &Test) -> Option<Outcome> {
-        let missing = probe::missing_for(missing, &test.plan)?;
-        let kind = missing.kind.name();
-        Some(if self.skip_unsupported {
-            Outcome::Skipped { kind }
-        } else {
-            Outcome::HostLacks {
-                kind,
-                detail: missing.detail.clone(),
-            }
-        })
-    }
 }
 
 /// The last line of a failure's note: what the wrapper's panic says.
-fn cause(outcome: &Outcome) -> String {
-    let record = failure::record(outcome, String::new(), 0, None, None);
+fn cause(state: &Libtest, outcome: &Outcome) -> String {
+    let record = failure::record(state.session.facts(), outcome, String::new(), 0, None, None);
     let text = record.output.trim_end();
     match text.lines().next() {
         Some(first) if !first.is_empty() => first.to_owned(),

@@ -1,16 +1,20 @@
 //! The runner: the multithreaded side, which never forks. It reads libtest's command line
-//! (`cli`), picks and orders the tests (`select`), probes the host once (`probe`), runs
-//! each test in its sandbox through the fork server (`run`, `trial`, `client`) and prints
-//! the results in libtest's formats (`report`).
+//! (`cli`), picks and orders the tests (`select`), starts the run the one way both entries
+//! share (`session`: settings, probe, fork server), runs each test in its sandbox through
+//! the fork server (`run`, `trial`, `client`) and prints the results in libtest's formats
+//! (`report`, where every sentence a user reads is written).
+//!
+//! Runs in: the runner process, the test binary's own; above `process` (whose fork server
+//! it starts and talks to through `wire`), beside `network`.
 
 use std::io::Write;
 
-use crate::sandbox::Plan;
-use crate::test as registry;
+use crate::plan::Plan;
+use crate::registry::{self, ShouldPanic};
 use cli::{Parsed, ProcessEnv};
-use client::ForkServer;
 use report::{Desc, Record};
 use run::{Run, Tally};
+use session::{Session, Settings};
 
 mod capture;
 mod cli;
@@ -19,11 +23,14 @@ mod diagnosis;
 pub(crate) mod doctor;
 pub mod guard;
 pub mod libtest;
+mod limit;
 mod outcome;
 mod probe;
 mod report;
 mod run;
 mod select;
+mod session;
+mod tracer;
 mod trial;
 
 /// Runs every registered test and exits like libtest: 0 if all passed, 101 otherwise.
@@ -49,11 +56,8 @@ pub fn run_main_then(in_runner: fn()) -> ! {
         // libtest's words, without a newline, as libtest writes them.
         eprint!("warning: `--logfile` is deprecated");
     }
-    let skip_unsupported = match registry::read_default_timeout().and_then(|()| read_unsupported())
-    {
-        Ok(skip) => skip,
-        Err(message) => fail(&format!("nstest: {message}")),
-    };
+    let settings =
+        Settings::from_env().unwrap_or_else(|message| fail(&format!("nstest: {message}")));
     let concurrency = cli::concurrency(&options, &ProcessEnv)
         .unwrap_or_else(|message| fail(&format!("error: {message}")));
     let tests = registry::all_tests();
@@ -64,9 +68,10 @@ pub fn run_main_then(in_runner: fn()) -> ! {
     // known yet; a kind only unselected tests need costs a few more probe sandboxes, and
     // only on a host that lacks it). `--list` (which nextest runs for every binary)
     // starts no process at all.
-    let probes = probe::probe_tests(Plan::union(tests.iter().map(|test| &test.plan)));
-    let server = (!options.list).then(|| {
-        ForkServer::start().unwrap_or_else(|error| fail(&format!("nstest: cannot start: {error}")))
+    let session = (!options.list).then(|| {
+        let needs = Plan::union(tests.iter().map(|test| &test.plan));
+        Session::start(settings, needs)
+            .unwrap_or_else(|error| fail(&format!("nstest: cannot start: {error}")))
     });
     let named: Vec<(String, bool, bool)> = tests
         .iter()
@@ -74,12 +79,12 @@ pub fn run_main_then(in_runner: fn()) -> ! {
             (
                 t.name().to_owned(),
                 t.ignore,
-                t.should_panic != registry::ShouldPanic::No,
+                t.should_panic != ShouldPanic::No,
             )
         })
         .collect();
     let selected = select::select(&options, &named);
-    let Some(server) = server else {
+    let Some(session) = session else {
         let listed: Vec<Desc> = selected.iter().map(|s| run::desc(tests[s.index])).collect();
         report::list(&options, &listed);
         std::process::exit(0)
@@ -95,10 +100,12 @@ pub fn run_main_then(in_runner: fn()) -> ! {
         .filter(|s| !s.ignore && !options.benchmarks_only)
         .map(|s| &tests[s.index].plan)
         .collect();
-    let missing = if to_run.len() > 1 || skip_unsupported {
-        let needed = Plan::union(to_run.iter().copied());
-        let missing = run::find_missing_with(&server, &needed, &probes);
-        say_missing(&missing, skip_unsupported);
+    let missing = if to_run.len() > 1 || settings.skip_unsupported {
+        let missing = session.find_missing(&Plan::union(to_run.iter().copied()));
+        eprint!(
+            "{}",
+            report::notice::missing_kinds(&missing, settings.skip_unsupported)
+        );
         missing
     } else {
         Vec::new()
@@ -106,9 +113,8 @@ pub fn run_main_then(in_runner: fn()) -> ! {
     in_runner();
 
     let run = Run {
-        server,
+        session,
         missing,
-        skip_unsupported,
         capture: !options.nocapture,
         timed: options.time.is_some(),
     };
@@ -122,7 +128,7 @@ pub fn run_main_then(in_runner: fn()) -> ! {
         }
     };
     let mut printer = report::printer(&options, concurrency > 1);
-    let (summary, tally) = run::run_all(
+    let (summary, mut tally): (_, Tally) = run::run_all(
         &run,
         &tests,
         &selected,
@@ -131,80 +137,15 @@ pub fn run_main_then(in_runner: fn()) -> ! {
         printer.as_mut(),
         &mut log,
     );
-    run.server.stop();
-    report_leaks_and_skips(tally);
+    run.session.server.stop();
+    eprint!(
+        "{}",
+        report::notice::leaks_and_skips(&mut tally.leaked, &tally.skipped)
+    );
     std::process::exit(if summary.success() { 0 } else { 101 })
 }
 
 fn fail(message: &str) -> ! {
     eprintln!("{message}");
     std::process::exit(101)
-}
-
-/// Reads `NSTEST_UNSUPPORTED`: unset or `fail` (the default) fails the tests that need
-/// what the host lacks; `skip` reports them as ignored, with the reason.
-fn read_unsupported() -> std::result::Result<bool, String> {
-    match std::env::var("NSTEST_UNSUPPORTED")
-        .as_deref()
-        .map(str::trim)
-    {
-        Err(_) | Ok("") | Ok("fail") => Ok(false),
-        Ok("skip") => Ok(true),
-        Ok(other) => Err(format!(
-            "NSTEST_UNSUPPORTED={other:?} is not understood; use `fail` (the default) or `skip`"
-        )),
-    }
-}
-
-/// Prints, once each, what the host lacks and how to fix it.
-fn say_missing(missing: &[probe::Missing], skip: bool) {
-    eprint!("{}", missing_text(missing, skip));
-}
-
-/// What [`say_missing`] prints.
-fn missing_text(missing: &[probe::Missing], skip: bool) -> String {
-    let mut text = String::new();
-    for m in missing {
-        text.push_str(&format!(
-            "nstest: this host cannot create {}; the tests that need them will {}.\n{}\n\n",
-            m.kind.name(),
-            if skip {
-                "be skipped (NSTEST_UNSUPPORTED=skip)"
-            } else {
-                "fail (NSTEST_UNSUPPORTED=skip skips them instead)"
-            },
-            m.diagnosis
-        ));
-    }
-    text
-}
-
-/// Says which passing tests left processes behind (failed ones say it in their failure
-/// text) and how many tests were skipped for what. On stderr, so that stdout stays what
-/// libtest prints, for the tools that parse it.
-fn report_leaks_and_skips(mut tally: Tally) {
-    if !tally.leaked.is_empty() {
-        tally.leaked.sort();
-        eprintln!(
-            "\nnstest: LEAK: these tests passed but left processes running, which nstest killed:"
-        );
-        for (name, count) in &tally.leaked {
-            eprintln!(
-                "    {name} ({count} process{})",
-                if *count == 1 { "" } else { "es" }
-            );
-        }
-    }
-    let mut kinds: Vec<&str> = tally.skipped.iter().map(|(kind, _)| *kind).collect();
-    kinds.sort();
-    kinds.dedup();
-    for kind in kinds {
-        let count = tally.skipped.iter().filter(|(k, _)| *k == kind).count();
-        eprintln!(
-            "nstest: skipped {count} test{} that need{} {kind}, which this host cannot create \
-             (NSTEST_UNSUPPORTED=skip)",
-            if count == 1 { "" } else { "s" },
-            if count == 1 { "s" } else { "" },
-        );
-    }
 }

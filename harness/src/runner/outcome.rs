@@ -1,10 +1,9 @@
 //! A test's outcome, classified from what the sandbox reported and how its process ended.
 //! Not an error type: a failing test is a normal result of a run.
 
-use nix::sys::signal::Signal;
-
-use crate::test::{ShouldPanic, Source};
-use crate::wire::{ExitFrame, ProtocolError, Report, Step, Termination};
+use crate::error::Step;
+use crate::registry::{ShouldPanic, Source};
+use crate::wire::{ExitFrame, ProtocolError, Report, Termination};
 
 /// How one test ended: small data, no prose (the report module words it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +54,23 @@ pub(crate) enum Outcome {
     Skipped { kind: &'static str },
     /// Not run: the runner could not start it (a pipe or the fork server failed).
     NotStarted { error: String },
+    /// It failed at one of its resource limits, which the kernel enforced.
+    LimitReached {
+        limit: Limit,
+        /// What the kernel refused or did, where known (std's allocation failure line).
+        what_failed: Option<String>,
+    },
+}
+
+/// A resource limit of a test, with its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Limit {
+    /// Tasks.
+    Pids(u32),
+    /// Bytes.
+    Memory(u64),
+    /// Seconds of CPU time.
+    Cpu(u64),
 }
 
 /// Decides the outcome from the decoded report (if any bytes came), the exit frame (if a
@@ -93,13 +109,15 @@ pub(crate) fn classify(
             Some(end) => Outcome::DiedAfterReport { end },
             None => Outcome::Vanished,
         },
-        Some(Ok(Report::Panicked { message, location })) => match should_panic {
+        Some(Ok(Report::Panicked {
+            message, location, ..
+        })) => match should_panic {
             ShouldPanic::Yes => Outcome::Passed,
             ShouldPanic::WithMessage(expected) if message.contains(expected) => Outcome::Passed,
             ShouldPanic::WithMessage(expected) => Outcome::WrongPanic { message, expected },
             ShouldPanic::No => Outcome::Panicked { message, location },
         },
-        Some(Ok(Report::ReturnedErr { debug })) => Outcome::ReturnedErr { debug },
+        Some(Ok(Report::ReturnedErr { debug, .. })) => Outcome::ReturnedErr { debug },
         None => match end {
             Some(Termination::Signaled {
                 signal,
@@ -114,30 +132,6 @@ pub(crate) fn classify(
     }
 }
 
-/// `SIGSEGV (signal 11)`, or `signal 99` for a number the platform does not name.
-pub(crate) fn signal_name(signal: i32) -> String {
-    match Signal::try_from(signal) {
-        Ok(sig) => format!("{} (signal {signal})", sig.as_str()),
-        Err(_) => format!("signal {signal}"),
-    }
-}
-
-/// `exited with status 3` / `was killed by SIGKILL (signal 9)`.
-pub(crate) fn describe_end(end: Termination) -> String {
-    match end {
-        Termination::Exited(code) => format!("exited with status {code}"),
-        Termination::Signaled {
-            signal,
-            core_dumped,
-        } => format!(
-            "was killed by {}{}",
-            signal_name(signal),
-            if core_dumped { ", core dumped" } else { "" }
-        ),
-        Termination::TimedOut => "timed out".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +140,7 @@ mod tests {
         Some(ExitFrame {
             test: Termination::Exited(code),
             leaked: 0,
+            limits: Default::default(),
         })
     }
 
@@ -153,6 +148,7 @@ mod tests {
         Some(Ok(Report::Panicked {
             message: message.into(),
             location: Some("src/a.rs:1:2".into()),
+            at_pids_limit: false,
         }))
     }
 
@@ -232,6 +228,7 @@ mod tests {
                 core_dumped: false,
             },
             leaked: 0,
+            limits: Default::default(),
         });
         assert_eq!(
             classify(None, crash, ShouldPanic::No, 9, Source::NONE),
@@ -260,6 +257,7 @@ mod tests {
         let timed_out = Some(ExitFrame {
             test: Termination::TimedOut,
             leaked: 2,
+            limits: Default::default(),
         });
         assert_eq!(
             classify(None, timed_out, ShouldPanic::No, 9, Source::NONE),
@@ -313,18 +311,5 @@ mod tests {
             ),
             Outcome::SetupFailed { .. }
         ));
-    }
-
-    #[test]
-    fn signals_are_named() {
-        assert_eq!(signal_name(11), "SIGSEGV (signal 11)");
-        assert_eq!(signal_name(99), "signal 99");
-        assert_eq!(
-            describe_end(Termination::Signaled {
-                signal: 6,
-                core_dumped: true
-            }),
-            "was killed by SIGABRT (signal 6), core dumped"
-        );
     }
 }

@@ -6,8 +6,8 @@
 //! and its fix printed once.
 
 use super::diagnosis::{self, HostFacts};
-use crate::sandbox::{Plan, TimeOffsets};
-use crate::test::{ShouldPanic, Test};
+use crate::plan::{Plan, TimeOffsets};
+use crate::registry::{ShouldPanic, Test};
 
 /// One capability a test may need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,7 +144,7 @@ pub(crate) fn probe_tests(needed: Plan) -> Vec<&'static Test> {
                 ignore: false,
                 ignore_message: None,
                 should_panic: ShouldPanic::No,
-                source: crate::test::Source::NONE,
+                source: crate::registry::Source::NONE,
             }))
         })
         .collect()
@@ -155,19 +155,19 @@ pub(crate) fn probe_tests(needed: Plan) -> Vec<&'static Test> {
 /// the sandbox worked).
 pub(crate) fn find_missing(
     needed: &Plan,
-    mut try_sandbox: impl FnMut(usize) -> Option<(crate::wire::Step, i32, String)>,
+    facts: &HostFacts,
+    mut try_sandbox: impl FnMut(usize) -> Option<(crate::error::Step, i32, String)>,
 ) -> Vec<Missing> {
     if try_sandbox(0).is_none() {
         return Vec::new();
     }
-    let facts = HostFacts::read();
     let mut missing = Vec::new();
     for (i, kind) in KINDS.iter().enumerate() {
         if !kind.needed_by(needed) {
             continue;
         }
         if let Some((step, errno, detail)) = try_sandbox(i + 1) {
-            let diagnosis = diagnosis::diagnose(step, errno, &facts).render(&detail);
+            let diagnosis = diagnosis::diagnose(step, errno, facts).render(&detail);
             missing.push(Missing {
                 kind: *kind,
                 detail,
@@ -190,12 +190,12 @@ pub(crate) fn missing_for<'a>(missing: &'a [Missing], plan: &Plan) -> Option<&'a
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::Step;
+    use crate::error::Step;
 
     #[test]
     fn a_working_union_needs_no_more_probes() {
         let mut tried = Vec::new();
-        let missing = find_missing(&Plan::hermetic(), |i| {
+        let missing = find_missing(&Plan::hermetic(), &HostFacts::default(), |i| {
             tried.push(i);
             None
         });
@@ -213,7 +213,7 @@ mod tests {
             ..Plan::hermetic()
         };
         let time_index = 1 + KINDS.iter().position(|k| *k == Kind::Time).unwrap();
-        let missing = find_missing(&needed, |i| {
+        let missing = find_missing(&needed, &HostFacts::default(), |i| {
             (i == 0 || i == time_index).then(|| (Step::Unshare, libc::ENOSPC, "unshare".into()))
         });
         assert_eq!(missing.len(), 1);
@@ -232,7 +232,7 @@ mod tests {
     #[test]
     fn without_user_namespaces_nothing_else_is_tried() {
         let mut tried = Vec::new();
-        let missing = find_missing(&Plan::hermetic(), |i| {
+        let missing = find_missing(&Plan::hermetic(), &HostFacts::default(), |i| {
             tried.push(i);
             Some((Step::Unshare, libc::EPERM, "unshare".into()))
         });

@@ -6,14 +6,13 @@ use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use super::cli::Options;
-use super::client::ForkServer;
 use super::outcome::Outcome;
-use super::probe::{self, Missing};
+use super::probe::Missing;
 use super::report::{self, Desc, Printer, Record, Summary, Verdict};
 use super::select::Selected;
+use super::session::Session;
 use super::trial;
-use crate::sandbox::Plan;
-use crate::test::Test;
+use crate::registry::{ShouldPanic, Test};
 use crate::wire::Note;
 
 /// libtest warns about a test still running after this long (multithreaded runs only).
@@ -21,11 +20,9 @@ const STILL_RUNNING_AFTER: Duration = Duration::from_secs(60);
 
 /// Everything a run shares between its worker threads.
 pub(crate) struct Run {
-    pub server: ForkServer,
+    pub session: Session,
     /// What the host probe found missing (empty when it did not run or found nothing).
     pub missing: Vec<Missing>,
-    /// `NSTEST_UNSUPPORTED=skip`.
-    pub skip_unsupported: bool,
     /// Output goes through a pipe to the runner (not `--nocapture`).
     pub capture: bool,
     /// `--report-time` or `--ensure-time`: each test is timed.
@@ -64,20 +61,11 @@ impl Run {
             exec_time: None,
             notes: Vec::new(),
         };
-        if let Some(missing) = probe::missing_for(&self.missing, &test.plan) {
-            return not_run(if self.skip_unsupported {
-                Outcome::Skipped {
-                    kind: missing.kind.name(),
-                }
-            } else {
-                Outcome::HostLacks {
-                    kind: missing.kind.name(),
-                    detail: missing.detail.clone(),
-                }
-            });
+        if let Some(outcome) = self.session.outcome_if_lacking(&self.missing, &test.plan) {
+            return not_run(outcome);
         }
         let started = Instant::now();
-        match trial::run_sandboxed(&self.server, test, self.capture) {
+        match self.session.run_sandboxed(test, self.capture) {
             Ok(done) => Finished {
                 outcome: done.outcome,
                 output: done.output,
@@ -92,33 +80,11 @@ impl Run {
     }
 }
 
-/// [`probe::find_missing`] through `server`, with `probes` made before it started.
-pub(crate) fn find_missing_with(
-    server: &ForkServer,
-    needed: &Plan,
-    probes: &[&'static Test],
-) -> Vec<Missing> {
-    probe::find_missing(needed, |i| {
-        match trial::run_sandboxed(server, probes[i], true) {
-            Ok(trial::Sandboxed {
-                outcome:
-                    Outcome::SetupFailed {
-                        step,
-                        errno,
-                        detail,
-                    },
-                ..
-            }) => Some((step, errno, detail)),
-            _ => None,
-        }
-    })
-}
-
 /// The printers' view of a registered test.
 pub(crate) fn desc(test: &Test) -> Desc {
     Desc {
         name: test.name().to_owned(),
-        should_panic: test.should_panic != crate::test::ShouldPanic::No,
+        should_panic: test.should_panic != ShouldPanic::No,
         ignore: test.ignore,
         ignore_message: test.ignore_message.map(str::to_owned),
         source: test.source,
@@ -223,6 +189,7 @@ pub(crate) fn run_all(
                 tally_extras(&mut tally, desc, &finished);
                 let output = report::failure::hint_once(finished.output, &mut hinted);
                 let mut record = report::failure::record(
+                    run.session.facts(),
                     &finished.outcome,
                     output,
                     finished.leaked,

@@ -9,10 +9,11 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::capture::{Captured, KEEP_EACH};
 use super::client::{ForkServer, TestPipes};
+use super::limit::{self, Evidence};
 use super::outcome::{self, Outcome};
 use crate::error::{Error, Result};
+use crate::registry::Test;
 use crate::sys;
-use crate::test::Test;
 use crate::wire::note::{MAX_NOTE_LEN, MAX_NOTES};
 use crate::wire::{EXIT_FRAME_LEN, ExitFrame, MAX_REPORT_LEN, Note, REPORT_HEADER_LEN, Report};
 
@@ -28,11 +29,13 @@ pub(crate) struct Sandboxed {
     pub notes: Vec<Note>,
 }
 
-/// Starts `test` through the fork server and waits until every process of it is gone.
+/// Starts `test` through the fork server, to be killed after `timeout_secs`, and waits
+/// until every process of it is gone.
 pub(crate) fn run_sandboxed(
     server: &ForkServer,
     test: &'static Test,
     capture: bool,
+    timeout_secs: Option<u64>,
 ) -> Result<Sandboxed> {
     let (report_read, report_write) = pipe()?;
     let (exit_read, exit_write) = pipe()?;
@@ -47,6 +50,7 @@ pub(crate) fn run_sandboxed(
             exit: &exit_write,
             output: output_write.as_ref(),
         },
+        timeout_secs,
     )?;
     // Only the sandbox may hold write ends now, so EOF on all three means it is gone.
     drop((report_write, exit_write, output_write));
@@ -58,16 +62,22 @@ pub(crate) fn run_sandboxed(
     let (notes, report) = Note::split(&collected.report);
     let report = (!report.is_empty()).then(|| Report::decode(report));
     let exit = ExitFrame::decode(&collected.exit).ok();
+    let evidence = Evidence::read(
+        report.as_ref().and_then(|r| r.as_ref().ok()),
+        exit.map(|frame| frame.limits).unwrap_or_default(),
+    );
     let outcome = outcome::classify(
         report,
         exit,
         test.should_panic,
-        test.timeout().unwrap_or(0),
+        timeout_secs.unwrap_or(0),
         test.source,
     );
+    let output = collected.output.into_text();
+    let outcome = limit::attribute(outcome, evidence, &test.plan, &output);
     Ok(Sandboxed {
         outcome,
-        output: collected.output.into_text(),
+        output,
         leaked: exit.map_or(0, |frame| frame.leaked),
         notes,
     })

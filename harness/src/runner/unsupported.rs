@@ -3,7 +3,7 @@
 
 use libtest_mimic::{Arguments, Trial};
 
-use crate::test as registry;
+use crate::registry;
 
 /// Runs (that is, refuses) every registered test and exits like libtest.
 pub fn run_main() -> ! {
@@ -33,7 +33,7 @@ pub fn run_main_then(in_runner: fn()) -> ! {
 /// `#[ns_test]` under libtest's harness, on a platform without Linux namespaces: each test
 /// fails saying why, instead of running without isolation.
 pub mod libtest {
-    use crate::test::Test;
+    use crate::registry::Test;
 
     /// Nothing to start here.
     pub fn start() {}

@@ -4,8 +4,8 @@
 
 use nix::mount::{MsFlags, mount};
 
+use crate::error::Step;
 use crate::error::{Error, Result};
-use crate::wire::Step;
 
 /// Whether the runner's cgroup (v2) is delegated to the calling user: its directory is
 /// owned by the caller, who is not root. Root owns every undelegated cgroup too, so for

@@ -2,6 +2,10 @@
 //! builds the sandbox: the test process itself ([`enter`]) or, with a PID namespace, its
 //! init ([`enter_as_init`]).
 //!
+//! Layer 2 of docs/src/architecture.md: depends on `plan`, `error` and `sys`; what it needs
+//! from elsewhere (the coverage profile directories) it is given by `process`, which orders
+//! the preparation. Runs in: the runner once ([`prepare`]), then the test process or init.
+//!
 //! The order is the one user_namespaces(7) and time_namespaces(7) require: the namespaces
 //! are created in one call (the kernel creates the user namespace first and gives the
 //! caller full capabilities over the others), then the id maps are written, then each
@@ -14,20 +18,25 @@
 #[cfg(target_os = "linux")]
 pub(crate) mod cgroup;
 #[cfg(target_os = "linux")]
+pub(crate) mod leaf;
+#[cfg(target_os = "linux")]
+pub(crate) mod limits;
+#[cfg(target_os = "linux")]
 pub(crate) mod mount;
 #[cfg(target_os = "linux")]
 pub(crate) mod net;
 #[cfg(target_os = "linux")]
 pub(crate) mod pid;
-pub mod plan;
 #[cfg(target_os = "linux")]
 pub(crate) mod time;
 #[cfg(target_os = "linux")]
 pub(crate) mod user;
 #[cfg(target_os = "linux")]
 pub(crate) mod uts;
+#[cfg(nstest_wall)]
+pub(crate) mod wall;
 
-pub use plan::{Plan, TimeOffsets};
+use crate::plan::Plan;
 
 #[cfg(target_os = "linux")]
 use nix::sched::CloneFlags;
@@ -43,9 +52,15 @@ const CLONE_NEWTIME: CloneFlags = CloneFlags::from_bits_retain(libc::CLONE_NEWTI
 
 /// Reads, once in the runner before the fork server is forked, what the read-only view
 /// of the host needs (see `mount::HostPaths`), so that no sandbox process reads it.
+/// `profile_dirs` are the coverage profile directories, which stay writable in every
+/// view; the process module, which orders the preparation, passes them in.
 #[cfg(target_os = "linux")]
-pub(crate) fn prepare() {
-    mount::prepare();
+pub(crate) fn prepare(profile_dirs: &[std::path::PathBuf]) {
+    mount::prepare(profile_dirs);
+    #[cfg(nstest_wall)]
+    wall::prepare();
+    limits::prepare();
+    leaf::prepare();
 }
 
 /// The flags of the first `unshare(2)` of `plan` (or, with a PID namespace, of the
@@ -220,6 +235,7 @@ fn configure(plan: &Plan) -> Result<()> {
 #[cfg(target_os = "linux")]
 mod tests {
     use super::*;
+    use crate::plan::TimeOffsets;
 
     #[test]
     fn flags_follow_the_plan_and_always_include_a_user_namespace() {

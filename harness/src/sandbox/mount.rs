@@ -18,11 +18,11 @@ use nix::fcntl::{OFlag, open};
 use nix::mount::{MsFlags, mount};
 use nix::sys::stat::Mode;
 
+use crate::error::Step;
 use crate::error::{Error, Result};
 use crate::sys;
-use crate::wire::Step;
 
-use super::Plan;
+use crate::plan::Plan;
 
 /// Where a fresh, empty tmpfs hides the host's directory: the places programs write
 /// scratch files to (`/dev/shm` holds POSIX shared memory and semaphores).
@@ -46,14 +46,17 @@ pub(crate) struct HostPaths {
 
 static HOST_PATHS: OnceLock<HostPaths> = OnceLock::new();
 
-/// Reads [`HostPaths`]. Called by the runner while still single-threaded, before it
-/// forks the fork server, like `coverage::prepare`.
-pub(crate) fn prepare() {
-    let _ = host_paths();
+/// Reads [`HostPaths`], keeping `profile_dirs` writable in every view. Called by the runner
+/// while still single-threaded, before it forks the fork server.
+pub(crate) fn prepare(profile_dirs: &[std::path::PathBuf]) {
+    let _ = HOST_PATHS.get_or_init(|| HostPaths::read(profile_dirs));
 }
 
+/// What [`prepare`] read; every sandbox is forked after it.
 pub(crate) fn host_paths() -> &'static HostPaths {
-    HOST_PATHS.get_or_init(HostPaths::read)
+    HOST_PATHS
+        .get()
+        .expect("sandbox::prepare runs in the runner before the fork server is forked")
 }
 
 fn leak(path: &Path) -> Option<&'static str> {
@@ -61,7 +64,7 @@ fn leak(path: &Path) -> Option<&'static str> {
 }
 
 impl HostPaths {
-    fn read() -> HostPaths {
+    fn read(profile_dirs: &[std::path::PathBuf]) -> HostPaths {
         let cwd = std::env::current_dir().ok();
         let mut binary_dirs = Vec::new();
         if let Some(dir) = std::env::current_exe()
@@ -75,7 +78,7 @@ impl HostPaths {
             }
             binary_dirs.extend(leak(&dir));
         }
-        let profile_dirs = crate::coverage::profile_dirs()
+        let profile_dirs = profile_dirs
             .iter()
             .filter(|dir| std::fs::create_dir_all(dir).is_ok())
             .filter_map(|dir| leak(dir))
@@ -153,11 +156,11 @@ pub(crate) fn build_read_only_view(plan: &Plan) -> Result<()> {
     make_host_read_only()?;
     keep_proc_writable()?;
     for dir in &host.fresh {
-        mount_fresh_tmpfs(dir)?;
+        mount_fresh_tmpfs(dir, plan.limits.disk)?;
     }
     bind_back(held, host)?;
     if let Some(dir) = plan.target_tmpdir.filter(|dir| Path::new(dir).is_dir()) {
-        mount_fresh_tmpfs(dir)?;
+        mount_fresh_tmpfs(dir, plan.limits.disk)?;
     }
     Ok(())
 }
@@ -190,18 +193,27 @@ fn keep_proc_writable() -> Result<()> {
 /// Mounts an empty tmpfs on `target` (world-writable and sticky, as `/tmp` must be). tmpfs
 /// may be mounted by root of a user namespace (`FS_USERNS_MOUNT`), on a read-only mount
 /// point too, and the new mount is writable; `nosuid,nodev` are the flags such a mount
-/// gets anyway.
+/// gets anyway. With `size` (the test's `disk`), writes beyond it fail with ENOSPC
+/// (tmpfs(5)): each such tmpfs holds at most that much, in the host's memory.
 ///
 /// # Errors
 ///
 /// `mount(2)`'s errno.
-pub(crate) fn mount_fresh_tmpfs(target: &'static str) -> Result<()> {
+pub(crate) fn mount_fresh_tmpfs(target: &'static str, size: Option<u64>) -> Result<()> {
+    let sized;
+    let data = match size {
+        Some(bytes) => {
+            sized = format!("mode=1777,size={bytes}");
+            sized.as_str()
+        }
+        None => "mode=1777",
+    };
     mount(
         Some("tmpfs"),
         target,
         Some("tmpfs"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some("mode=1777"),
+        Some(data),
     )
     .map_err(|source| Error::Mount {
         step: Step::MountTmp,
@@ -209,7 +221,11 @@ pub(crate) fn mount_fresh_tmpfs(target: &'static str) -> Result<()> {
         target,
         fstype: "tmpfs",
         flags: "MS_NOSUID|MS_NODEV",
-        data: "mode=1777",
+        data: if size.is_some() {
+            "mode=1777,size=<disk>"
+        } else {
+            "mode=1777"
+        },
         source,
     })
 }

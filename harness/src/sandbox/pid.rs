@@ -4,8 +4,8 @@
 
 use nix::mount::{MsFlags, mount};
 
+use crate::error::Step;
 use crate::error::{Error, Result};
-use crate::wire::Step;
 
 /// Mounts a fresh procfs on `/proc`, so `/proc` lists only the PID namespace's processes.
 /// Must run inside the new PID namespace (the procfs belongs to the mounter's PID

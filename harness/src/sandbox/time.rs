@@ -1,11 +1,11 @@
 //! The time namespace: offsets on CLOCK_MONOTONIC and CLOCK_BOOTTIME.
 
-use super::TimeOffsets;
 use super::user::{ProcLine, write_proc_file};
+use crate::plan::TimeOffsets;
 use std::os::fd::OwnedFd;
 
+use crate::error::Step;
 use crate::error::{Error, Result};
-use crate::wire::Step;
 
 /// Writes the clock offsets of the time namespace created by `unshare(CLONE_NEWTIME)`.
 ///

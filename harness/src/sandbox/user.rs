@@ -7,9 +7,9 @@ use nix::fcntl::{OFlag, open};
 use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid, write};
 
+use crate::error::Step;
 use crate::error::{Error, Result};
 use crate::sys;
-use crate::wire::Step;
 
 /// Maps uid 0 and gid 0 inside to `uid`/`gid` outside, in the order user_namespaces(7)
 /// requires for an unprivileged writer: `uid_map`, then `deny` in `setgroups` (which must

@@ -25,6 +25,32 @@ pub enum Termination {
     TimedOut,
 }
 
+/// Which of a test's limits the kernel enforced, as its cgroup counted them (byte 6 of the
+/// frame, one bit each).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitsHit {
+    /// `pids.events` counted a refused task.
+    pub pids: bool,
+    /// The memory controller killed a process of the test at its limit.
+    pub memory: bool,
+    /// The test's tree reached its CPU time limit, and the slot killed it.
+    pub cpu: bool,
+}
+
+impl LimitsHit {
+    fn bits(self) -> u8 {
+        u8::from(self.pids) | (u8::from(self.memory) << 1) | (u8::from(self.cpu) << 2)
+    }
+
+    fn from_bits(bits: u8) -> LimitsHit {
+        LimitsHit {
+            pids: bits & 1 != 0,
+            memory: bits & 2 != 0,
+            cpu: bits & 4 != 0,
+        }
+    }
+}
+
 /// The supervisor's (or slot's) last word: how the test process ended and what was
 /// cleaned up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +60,8 @@ pub struct ExitFrame {
     /// Processes still alive after the test process ended, killed by the supervisor (or slot) or by
     /// the kernel when the PID namespace's init exited.
     pub leaked: u32,
+    /// The limits its cgroup enforced (none without a cgroup).
+    pub limits: LimitsHit,
 }
 
 impl ExitFrame {
@@ -52,6 +80,7 @@ impl ExitFrame {
         out[3] = VERSION;
         out[4] = kind;
         out[5] = core;
+        out[6] = self.limits.bits();
         out[8..12].copy_from_slice(&value.to_le_bytes());
         out[12..16].copy_from_slice(&self.leaked.to_le_bytes());
         out
@@ -78,7 +107,12 @@ impl ExitFrame {
             other => return Err(ProtocolError::UnknownTag(other)),
         };
         let leaked = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes"));
-        Ok(ExitFrame { test, leaked })
+        let limits = LimitsHit::from_bits(bytes[6]);
+        Ok(ExitFrame {
+            test,
+            leaked,
+            limits,
+        })
     }
 }
 
@@ -97,12 +131,20 @@ mod tests {
             },
             Termination::TimedOut,
         ] {
-            let frame = ExitFrame { test, leaked: 7 };
-            assert_eq!(ExitFrame::decode(&frame.encode()), Ok(frame));
+            for bits in 0..8 {
+                let limits = LimitsHit::from_bits(bits);
+                let frame = ExitFrame {
+                    test,
+                    leaked: 7,
+                    limits,
+                };
+                assert_eq!(ExitFrame::decode(&frame.encode()), Ok(frame));
+            }
         }
         let good = ExitFrame {
             test: Termination::Exited(0),
             leaked: 0,
+            limits: LimitsHit::default(),
         }
         .encode();
         assert!(ExitFrame::decode(&good[..15]).is_err());

@@ -1,5 +1,8 @@
 //! The messages that travel from a sandbox back to the runner.
 //!
+//! Plain data (layer 1 of docs/src/architecture.md): depends on `error` and `sys` only.
+//! Runs in: every process, each on its side of a pipe or socket.
+//!
 //! Two pipes per test, each with one writer the runner trusts to a different degree:
 //!
 //! - the **report pipe** carries one [`Report`] written by the test process (or by the
@@ -26,9 +29,9 @@ pub(crate) mod note;
 pub(crate) mod report;
 pub(crate) mod request;
 
-pub(crate) use exit_frame::{EXIT_FRAME_LEN, ExitFrame, Termination};
+pub(crate) use exit_frame::{EXIT_FRAME_LEN, ExitFrame, LimitsHit, Termination};
 pub(crate) use note::Note;
-pub(crate) use report::{MAX_REPORT_LEN, REPORT_HEADER_LEN, Report, Step};
+pub(crate) use report::{MAX_REPORT_LEN, REPORT_HEADER_LEN, Report};
 
 /// Bumped whenever the encoding of a [`Report`] or an [`ExitFrame`] changes.
 pub const VERSION: u8 = 1;

@@ -153,6 +153,7 @@ mod tests {
         let report = Report::Panicked {
             message: "boom".into(),
             location: None,
+            at_pids_limit: false,
         };
         bytes.extend(report.encode());
         let (got, rest) = Note::split(&bytes);

@@ -1,6 +1,7 @@
 //! The report: what the test process (or a failing setup) says about the test.
 
 use super::{ProtocolError, VERSION, check_header};
+use crate::error::Step;
 
 /// Identifies a report: "NST".
 const REPORT_MAGIC: &[u8; 3] = b"NST";
@@ -8,70 +9,6 @@ const REPORT_MAGIC: &[u8; 3] = b"NST";
 pub const MAX_REPORT_LEN: usize = 64 * 1024;
 /// Header: magic, version, payload length.
 pub const REPORT_HEADER_LEN: usize = 3 + 1 + 4;
-
-/// The sandbox setup step that failed, so the runner can diagnose the cause.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Step {
-    /// `unshare(2)` of the namespace set.
-    Unshare = 1,
-    /// Writing `/proc/self/uid_map`.
-    WriteUidMap = 2,
-    /// Writing `deny` to `/proc/self/setgroups`.
-    DenySetgroups = 3,
-    /// Writing `/proc/self/gid_map`.
-    WriteGidMap = 4,
-    /// Making `/` recursively private.
-    MakeMountsPrivate = 5,
-    /// Mounting the tmpfs on `/tmp`.
-    MountTmp = 6,
-    /// Mounting a fresh `/proc` inside the PID namespace.
-    MountProc = 7,
-    /// Bringing `lo` up.
-    BringLoopbackUp = 8,
-    /// `sethostname(2)`.
-    SetHostname = 9,
-    /// Writing `/proc/self/timens_offsets`.
-    WriteTimeOffsets = 10,
-    /// `fork(2)` inside the sandbox.
-    Fork = 11,
-    /// Any other step (prctl, pipe, dup2, spawning the test thread).
-    Other = 12,
-    /// Making the host's mounts read-only (`mount_setattr(2)`).
-    MakeReadOnly = 13,
-    /// Opening a `writable` path of the test.
-    OpenWritable = 14,
-    /// Binding a host path back into the read-only view.
-    BindHostPath = 15,
-    /// Mounting a fresh cgroup2 on `/sys/fs/cgroup`.
-    MountCgroup = 16,
-}
-
-impl Step {
-    fn from_u8(byte: u8) -> Option<Step> {
-        use Step::*;
-        [
-            Unshare,
-            WriteUidMap,
-            DenySetgroups,
-            WriteGidMap,
-            MakeMountsPrivate,
-            MountTmp,
-            MountProc,
-            BringLoopbackUp,
-            SetHostname,
-            WriteTimeOffsets,
-            Fork,
-            Other,
-            MakeReadOnly,
-            OpenWritable,
-            BindHostPath,
-            MountCgroup,
-        ]
-        .into_iter()
-        .find(|step| *step as u8 == byte)
-    }
-}
 
 /// What the sandbox says about a test that ran (or could not start).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,11 +21,16 @@ pub enum Report {
         message: String,
         /// `file:line:column` of the panic, when the panic hook saw one.
         location: Option<String>,
+        /// The kernel refused the test process one more task when it reported: it stood at
+        /// its process limit.
+        at_pids_limit: bool,
     },
     /// The test function returned `Err(e)`; this is `format!("{e:?}")`.
     ReturnedErr {
         /// The `Debug` text of the error.
         debug: String,
+        /// As for [`Report::Panicked`].
+        at_pids_limit: bool,
     },
     /// Building the sandbox failed before the test function ran.
     SetupFailed {
@@ -132,7 +74,11 @@ impl Report {
         let mut payload = Vec::new();
         match self {
             Report::Passed => payload.push(TAG_PASSED),
-            Report::Panicked { message, location } => {
+            Report::Panicked {
+                message,
+                location,
+                at_pids_limit,
+            } => {
                 payload.push(TAG_PANICKED);
                 put_str(&mut payload, message, budget);
                 match location {
@@ -142,10 +88,15 @@ impl Report {
                     }
                     None => payload.push(0),
                 }
+                payload.push(u8::from(*at_pids_limit));
             }
-            Report::ReturnedErr { debug } => {
+            Report::ReturnedErr {
+                debug,
+                at_pids_limit,
+            } => {
                 payload.push(TAG_RETURNED_ERR);
                 put_str(&mut payload, debug, budget);
+                payload.push(u8::from(*at_pids_limit));
             }
             Report::SetupFailed {
                 step,
@@ -197,10 +148,16 @@ impl Report {
                     1 => Some(reader.string()?),
                     other => return Err(ProtocolError::UnknownTag(other)),
                 };
-                Report::Panicked { message, location }
+                let at_pids_limit = reader.flag()?;
+                Report::Panicked {
+                    message,
+                    location,
+                    at_pids_limit,
+                }
             }
             TAG_RETURNED_ERR => Report::ReturnedErr {
                 debug: reader.string()?,
+                at_pids_limit: reader.flag()?,
             },
             TAG_SETUP_FAILED => {
                 let tag = reader.u8()?;
@@ -253,6 +210,14 @@ impl Reader<'_> {
         Ok(self.take(1)?[0])
     }
 
+    fn flag(&mut self) -> Result<bool, ProtocolError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(ProtocolError::UnknownTag(other)),
+        }
+    }
+
     fn array<const N: usize>(&mut self) -> Result<[u8; N], ProtocolError> {
         Ok(self.take(N)?.try_into().expect("take returned N bytes"))
     }
@@ -280,13 +245,16 @@ mod tests {
             Report::Panicked {
                 message: "boom ünïcode".into(),
                 location: Some("src/lib.rs:3:5".into()),
+                at_pids_limit: false,
             },
             Report::Panicked {
                 message: String::new(),
                 location: None,
+                at_pids_limit: true,
             },
             Report::ReturnedErr {
                 debug: "Custom { kind: Other }".into(),
+                at_pids_limit: true,
             },
             Report::SetupFailed {
                 step: Step::WriteUidMap,
@@ -325,6 +293,7 @@ mod tests {
         let encoded = Report::Panicked {
             message,
             location: None,
+            at_pids_limit: false,
         }
         .encode();
         assert!(encoded.len() <= REPORT_HEADER_LEN + MAX_REPORT_LEN);

@@ -3,7 +3,8 @@
 //! One request is one `SOCK_SEQPACKET` datagram (unix(7)), so many runner threads can send
 //! on one socket at once and each request arrives whole: [`Request::LEN`] bytes, with the
 //! descriptors it names attached as `SCM_RIGHTS`. The bytes are a kind, a flags byte, two
-//! zero bytes, a little-endian `u32` and a little-endian `u64`; anything else, or the wrong
+//! zero bytes, a little-endian `u32` (a test's timeout in seconds, or the pid of the slot a
+//! new one replaces) and a little-endian `u64` (a test's address); anything else, or the wrong
 //! number of descriptors, is rejected and its descriptors closed, which the sender sees as
 //! end-of-file.
 //!
@@ -38,6 +39,9 @@ pub(crate) enum Request {
         test: u64,
         /// Whether the output pipe is attached (otherwise output goes to the terminal).
         capture: bool,
+        /// Seconds after which the slot kills the test and everything it started: the
+        /// test's own `timeout`, else the run's `NSTEST_TIMEOUT`; `None` for no limit.
+        timeout_secs: Option<u32>,
     },
     /// To the fork server: start a slot serving the one attached socket, once the slot
     /// with pid `replacing` (if any) has been reaped and no stray process is left.
@@ -64,10 +68,14 @@ impl Request {
     /// The request's bytes.
     pub(crate) fn encode(&self) -> [u8; Self::LEN] {
         let (kind, flags, value, test) = match *self {
-            Request::RunTest { test, capture } => (
+            Request::RunTest {
+                test,
+                capture,
+                timeout_secs,
+            } => (
                 KIND_RUN_TEST,
                 if capture { FLAG_CAPTURE } else { 0 },
-                0,
+                timeout_secs.unwrap_or(0),
                 test,
             ),
             Request::StartSlot { replacing } => (KIND_START_SLOT, 0, replacing.unwrap_or(0), 0),
@@ -103,12 +111,11 @@ impl Request {
             return Err(ProtocolError::UnknownTag(bytes[2] | bytes[3]));
         }
         let request = match (bytes[0], bytes[1]) {
-            (KIND_RUN_TEST, flags @ (0 | FLAG_CAPTURE)) if value == 0 && test != 0 => {
-                Request::RunTest {
-                    test,
-                    capture: flags == FLAG_CAPTURE,
-                }
-            }
+            (KIND_RUN_TEST, flags @ (0 | FLAG_CAPTURE)) if test != 0 => Request::RunTest {
+                test,
+                capture: flags == FLAG_CAPTURE,
+                timeout_secs: (value != 0).then_some(value),
+            },
             (KIND_START_SLOT, 0) if test == 0 => Request::StartSlot {
                 replacing: (value != 0).then_some(value),
             },
@@ -177,29 +184,25 @@ pub(crate) fn send(socket: &OwnedFd, request: &Request, fds: &[RawFd]) -> nix::R
 pub(crate) fn receive(socket: &OwnedFd, space: &mut Vec<u8>) -> Option<(Request, Vec<OwnedFd>)> {
     loop {
         let mut bytes = [0u8; Request::LEN + 1];
-        let (len, fds) = {
+        // The closure makes the message's borrows of `bytes` and `space` afresh on each
+        // try and returns only owned values, so the one EINTR helper can retry it.
+        let (len, fds) = sys::retry_on_eintr(|| {
             let mut iov = [IoSliceMut::new(&mut bytes)];
-            // Not `sys::retry_on_eintr`: the message borrows `iov` and `space`, which a
-            // closure called more than once cannot lend out.
-            let msg = loop {
-                match recvmsg::<()>(
-                    socket.as_raw_fd(),
-                    &mut iov,
-                    Some(&mut *space),
-                    MsgFlags::MSG_CMSG_CLOEXEC,
-                ) {
-                    Err(nix::errno::Errno::EINTR) => {}
-                    other => break other.ok()?,
-                }
-            };
+            let msg = recvmsg::<()>(
+                socket.as_raw_fd(),
+                &mut iov,
+                Some(&mut *space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            )?;
             let mut fds = Vec::new();
             for cmsg in msg.cmsgs().into_iter().flatten() {
                 if let ControlMessageOwned::ScmRights(received) = cmsg {
                     fds.extend(received.into_iter().map(sys::own_received_fd));
                 }
             }
-            (msg.bytes, fds)
-        };
+            Ok((msg.bytes, fds))
+        })
+        .ok()?;
         if len == 0 {
             return None;
         }
@@ -219,10 +222,12 @@ mod tests {
             Request::RunTest {
                 test: 8,
                 capture: false,
+                timeout_secs: None,
             },
             Request::RunTest {
                 test: u64::MAX,
                 capture: true,
+                timeout_secs: Some(u32::MAX),
             },
             Request::StartSlot { replacing: None },
             Request::StartSlot {
@@ -241,11 +246,13 @@ mod tests {
         let capture = Request::RunTest {
             test: 1,
             capture: true,
+            timeout_secs: None,
         };
         assert_eq!(capture.fd_count(), 3);
         let plain = Request::RunTest {
             test: 1,
             capture: false,
+            timeout_secs: None,
         };
         assert_eq!(plain.fd_count(), 2);
         assert_eq!(Request::StartSlot { replacing: None }.fd_count(), 1);
@@ -264,6 +271,7 @@ mod tests {
         let good = Request::RunTest {
             test: 3,
             capture: false,
+            timeout_secs: None,
         }
         .encode();
         assert_eq!(
@@ -295,18 +303,22 @@ mod tests {
         let no_test = Request::RunTest {
             test: 0,
             capture: false,
+            timeout_secs: None,
         }
         .encode();
         assert_eq!(
             Request::decode(&no_test, 2),
             Err(ProtocolError::MisplacedField)
         );
-        let mut with_pid = good;
-        with_pid[4] = 7;
-        assert_eq!(
-            Request::decode(&with_pid, 2),
-            Err(ProtocolError::MisplacedField)
-        );
+        let mut with_timeout = good;
+        with_timeout[4] = 7;
+        assert!(matches!(
+            Request::decode(&with_timeout, 2),
+            Ok(Request::RunTest {
+                timeout_secs: Some(7),
+                ..
+            })
+        ));
         let mut slot_with_test = Request::StartSlot { replacing: None }.encode();
         slot_with_test[8] = 1;
         assert_eq!(

@@ -56,3 +56,30 @@ pub fn lo_up() -> bool {
         up
     }
 }
+
+/// Nanoseconds per `SystemTime::now()` and per `Instant::now()` in this process, the best
+/// of a few batches: what reading the clocks costs where the binary links nstest (whose
+/// clock functions stand in front of the C library's) and where it does not. Prints
+/// `nstest-bench <prefix>_system_time_ns` and `<prefix>_instant_ns` lines for the bench.
+pub fn print_clock_read_ns(prefix: &str) {
+    const READS: u32 = 2_000_000;
+    let best = |read: &dyn Fn()| {
+        (0..5)
+            .map(|_| {
+                let started = std::time::Instant::now();
+                for _ in 0..READS {
+                    read();
+                }
+                started.elapsed().as_nanos() as f64 / f64::from(READS)
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let system_time = best(&|| {
+        std::hint::black_box(std::time::SystemTime::now());
+    });
+    let instant = best(&|| {
+        std::hint::black_box(std::time::Instant::now());
+    });
+    println!("nstest-bench {prefix}_system_time_ns {system_time:.2}");
+    println!("nstest-bench {prefix}_instant_ns {instant:.2}");
+}

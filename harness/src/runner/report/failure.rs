@@ -8,15 +8,20 @@
 
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
+
 use super::{Record, Verdict};
 use crate::duration;
 use crate::runner::cli::TimeOptions;
 use crate::runner::diagnosis::{self, HostFacts};
-use crate::runner::outcome::{self, Outcome};
-use crate::wire::Note;
+use crate::runner::outcome::{Limit, Outcome};
+use crate::sandbox::limits;
+use crate::wire::{Note, Termination};
 
-/// What a finished test looks like in the report.
+/// What a finished test looks like in the report; `facts` word a sandbox that could not
+/// be built.
 pub(crate) fn record(
+    facts: &HostFacts,
     outcome: &Outcome,
     mut output: String,
     leaked: u32,
@@ -55,7 +60,7 @@ pub(crate) fn record(
             &format!("nstest: killed {leaked} process(es) the test left running"),
         );
     }
-    if let Some(note) = note(outcome) {
+    if let Some(note) = note(outcome, facts) {
         line_after(&mut output, &note);
     }
     Record {
@@ -130,14 +135,14 @@ fn line_after(output: &mut String, line: &str) {
 }
 
 /// The cause of an ending libtest has no word for.
-fn note(outcome: &Outcome) -> Option<String> {
+fn note(outcome: &Outcome, facts: &HostFacts) -> Option<String> {
     Some(match outcome {
         Outcome::Crashed {
             signal,
             core_dumped,
         } => format!(
             "nstest: the test process was killed by {}{} before reporting a result",
-            outcome::signal_name(*signal),
+            signal_name(*signal),
             if *core_dumped { ", core dumped" } else { "" }
         ),
         Outcome::TimedOut { after_secs } => format!(
@@ -149,16 +154,16 @@ fn note(outcome: &Outcome) -> Option<String> {
         }
         Outcome::DiedAfterReport { end } => format!(
             "nstest: the test process reported success, then {}",
-            outcome::describe_end(*end)
+            describe_end(*end)
         ),
         Outcome::SetupFailed {
             step,
             errno,
             detail,
-        } => diagnosis::diagnose(*step, *errno, &HostFacts::read()).render(detail),
+        } => diagnosis::diagnose(*step, *errno, facts).render(detail),
         Outcome::BadReport { error, end } => format!(
             "nstest: the test process sent an invalid result ({error}); it {}",
-            end.map_or("did not report how it ended".into(), outcome::describe_end)
+            end.map_or("did not report how it ended".into(), describe_end)
         ),
         Outcome::Vanished => "nstest: the test's supervisor process was killed before the \
              test ended (did the test kill its parent?); the test and every process it \
@@ -169,6 +174,9 @@ fn note(outcome: &Outcome) -> Option<String> {
              diagnosis printed before the tests ran)"
         ),
         Outcome::NotStarted { error } => format!("nstest: {error}"),
+        Outcome::LimitReached { limit, what_failed } => {
+            limit_reached(*limit, what_failed.as_deref())
+        }
         Outcome::Passed
         | Outcome::Skipped { .. }
         | Outcome::DidNotPanic { .. }
@@ -178,12 +186,57 @@ fn note(outcome: &Outcome) -> Option<String> {
     })
 }
 
+/// `SIGSEGV (signal 11)`, or `signal 99` for a number the platform does not name.
+fn signal_name(signal: i32) -> String {
+    match Signal::try_from(signal) {
+        Ok(sig) => format!("{} (signal {signal})", sig.as_str()),
+        Err(_) => format!("signal {signal}"),
+    }
+}
+
+/// `exited with status 3` / `was killed by SIGKILL (signal 9)`.
+fn describe_end(end: Termination) -> String {
+    match end {
+        Termination::Exited(code) => format!("exited with status {code}"),
+        Termination::Signaled {
+            signal,
+            core_dumped,
+        } => format!(
+            "was killed by {}{}",
+            signal_name(signal),
+            if core_dumped { ", core dumped" } else { "" }
+        ),
+        Termination::TimedOut => "timed out".to_owned(),
+    }
+}
+
+/// `nstest: memory limit (64 MiB) reached: ...`: the limit, its value as the test wrote
+/// it, and what the kernel did.
+fn limit_reached(limit: Limit, what_failed: Option<&str>) -> String {
+    match limit {
+        Limit::Pids(tasks) => format!(
+            "nstest: pids limit ({tasks}) reached: the kernel refused the test a new process \
+             or thread (EAGAIN)"
+        ),
+        Limit::Memory(bytes) => format!(
+            "nstest: memory limit ({}) reached: {}",
+            limits::format_size(bytes),
+            what_failed.unwrap_or("the kernel stopped the test")
+        ),
+        Limit::Cpu(secs) => format!(
+            "nstest: cpu time limit ({}) reached: {}",
+            duration::format_seconds(secs),
+            what_failed.unwrap_or("the test was ended")
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn failed_text(outcome: &Outcome, output: &str) -> String {
-        let record = record(outcome, output.into(), 0, None, None);
+        let record = record(&HostFacts::default(), outcome, output.into(), 0, None, None);
         assert_eq!(record.verdict, Verdict::Failed, "{outcome:?}");
         record.output
     }
@@ -206,6 +259,40 @@ mod tests {
             failed_text(&Outcome::TimedOut { after_secs: 90 }, "partial output"),
             "partial output\nnstest: timed out after 1m30s; the test and every process it \
              started were killed\n"
+        );
+    }
+
+    #[test]
+    fn a_limit_reached_is_named_with_its_value() {
+        let reached = |limit, what: Option<&str>| {
+            failed_text(
+                &Outcome::LimitReached {
+                    limit,
+                    what_failed: what.map(str::to_owned),
+                },
+                "",
+            )
+        };
+        assert_eq!(
+            reached(Limit::Pids(32), None),
+            "nstest: pids limit (32) reached: the kernel refused the test a new process or \
+             thread (EAGAIN)\n"
+        );
+        assert_eq!(
+            reached(
+                Limit::Memory(64 << 20),
+                Some("memory allocation of 1073741824 bytes failed")
+            ),
+            "nstest: memory limit (64 MiB) reached: memory allocation of 1073741824 bytes \
+             failed\n"
+        );
+        assert_eq!(
+            reached(
+                Limit::Cpu(1),
+                Some("the kernel ended the test process with SIGXCPU")
+            ),
+            "nstest: cpu time limit (1s) reached: the kernel ended the test process with \
+             SIGXCPU\n"
         );
     }
 
@@ -238,8 +325,9 @@ mod tests {
             "thread 'a' panicked\n"
         );
         let unmet = record(
+            &HostFacts::default(),
             &Outcome::DidNotPanic {
-                source: crate::test::Source::NONE,
+                source: crate::registry::Source::NONE,
             },
             String::new(),
             0,
@@ -255,7 +343,7 @@ mod tests {
             expected: "specific",
         };
         assert_eq!(
-            record(&wrong, String::new(), 0, None, None).verdict,
+            record(&HostFacts::default(), &wrong, String::new(), 0, None, None).verdict,
             Verdict::FailedMsg(
                 "panic did not contain expected string\n      panic message: \"a different \
                  failure\"\n expected substring: \"specific\""
@@ -273,7 +361,15 @@ mod tests {
         };
         let at = |ms| Some(Duration::from_millis(ms));
         let verdict = |outcome: &Outcome, ms| {
-            record(outcome, String::new(), 0, at(ms), Some(&limits)).verdict
+            record(
+                &HostFacts::default(),
+                outcome,
+                String::new(),
+                0,
+                at(ms),
+                Some(&limits),
+            )
+            .verdict
         };
         assert_eq!(verdict(&Outcome::Passed, 9), Verdict::Ok);
         assert_eq!(verdict(&Outcome::Passed, 10), Verdict::TimedFail);
@@ -287,6 +383,7 @@ mod tests {
         };
         assert_eq!(
             record(
+                &HostFacts::default(),
                 &Outcome::Passed,
                 String::new(),
                 0,
@@ -302,6 +399,7 @@ mod tests {
     fn a_skip_is_an_ignore_with_its_reason() {
         assert_eq!(
             record(
+                &HostFacts::default(),
                 &Outcome::Skipped {
                     kind: "time namespaces"
                 },
@@ -314,6 +412,19 @@ mod tests {
             Verdict::Ignored(Some(
                 "needs time namespaces, which this host cannot create".into()
             ))
+        );
+    }
+
+    #[test]
+    fn signals_are_named() {
+        assert_eq!(signal_name(11), "SIGSEGV (signal 11)");
+        assert_eq!(signal_name(99), "signal 99");
+        assert_eq!(
+            describe_end(Termination::Signaled {
+                signal: 6,
+                core_dumped: true
+            }),
+            "was killed by SIGABRT (signal 6), core dumped"
         );
     }
 }

@@ -10,10 +10,16 @@ mod color;
 pub(crate) mod failure;
 mod json;
 mod junit;
+pub(crate) mod notice;
 mod pretty;
 mod terse;
 
 pub(crate) use color::Palette;
+
+/// libtest's warning about a test still running after a minute (pretty and terse alike).
+pub(crate) fn still_running_line(name: &str) -> String {
+    format!("test {name} has been running for over 60 seconds\n")
+}
 
 /// A test as the printers name it.
 #[derive(Debug, Clone)]
@@ -26,7 +32,7 @@ pub(crate) struct Desc {
     /// Why the test is ignored, when it says.
     pub ignore_message: Option<String>,
     /// Where the test is written.
-    pub source: crate::test::Source,
+    pub source: crate::registry::Source,
 }
 
 /// libtest's classes of result, which decide how a test is printed and counted.
@@ -305,7 +311,7 @@ mod tests {
             should_panic: false,
             ignore: false,
             ignore_message: None,
-            source: crate::test::Source::NONE,
+            source: crate::registry::Source::NONE,
         }
     }
 

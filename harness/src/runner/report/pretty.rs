@@ -50,10 +50,7 @@ impl Printer for Pretty {
     }
 
     fn still_running(&mut self, desc: &Desc) {
-        self.out.plain(&format!(
-            "test {} has been running for over 60 seconds\n",
-            desc.name
-        ));
+        self.out.plain(&super::still_running_line(&desc.name));
     }
 
     fn result(&mut self, desc: &Desc, record: &Record, _: &Summary) {

@@ -1,4 +1,7 @@
 //! What a test asked for: the value `#[ns_test(...)]` compiles its arguments into.
+//!
+//! Plain data (layer 1 of docs/src/architecture.md): depends on nothing in the crate.
+//! Runs in: every process; the macro builds it as a constant.
 
 /// The namespaces and settings of one test. A user namespace is always created.
 ///
@@ -23,15 +26,38 @@ pub struct Plan {
     pub hostname: Option<&'static str>,
     /// Clock offsets; `Some` creates a time namespace.
     pub time: Option<TimeOffsets>,
+    /// `wall = "..."`: where the test's own wall clock starts (no namespace: see
+    /// `sandbox::wall`).
+    pub wall: Option<Wall>,
     /// `writable = ...`: absolute host paths bound read-write into the read-only view
     /// (relative ones were joined to the package root by the macro).
     pub writable: &'static [&'static str],
+    /// `pids`, `memory`, `disk`, `cpu`: the resource limits the test asked for.
+    pub limits: Limits,
     /// The package root (`CARGO_MANIFEST_DIR` of the test's crate), kept visible at its
     /// host path when it lies under a fresh tmpfs such as `/tmp`.
     pub manifest_dir: Option<&'static str>,
     /// `CARGO_TARGET_TMPDIR` of the test's crate (integration tests only): with `mount`, a
     /// fresh tmpfs there; its parent, the target directory, stays visible.
     pub target_tmpdir: Option<&'static str>,
+}
+
+/// Where a test's wall clock (CLOCK_REALTIME, `SystemTime`) starts; it then runs at the
+/// true clock's rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wall {
+    /// `wall = "+1d"`: the true wall clock plus this many seconds (negative: minus).
+    Offset {
+        /// Seconds added.
+        secs: i64,
+    },
+    /// `wall = "2038-01-19T03:14:00Z"`: this instant when the test starts.
+    At {
+        /// Whole seconds since the Unix epoch (negative before 1970).
+        unix_secs: i64,
+        /// Nanoseconds after them, below 1e9.
+        nanos: u32,
+    },
 }
 
 /// Offsets in seconds added to CLOCK_MONOTONIC and CLOCK_BOOTTIME inside the test.
@@ -41,6 +67,31 @@ pub struct TimeOffsets {
     pub monotonic: i64,
     /// Seconds added to CLOCK_BOOTTIME (and /proc/uptime).
     pub boottime: i64,
+}
+
+/// The resource limits of one test, as `#[ns_test(...)]` wrote them; `None` where it gave
+/// none. `docs/src/limits.md` says how each is enforced on each kind of host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Limits {
+    /// `pids = N`: at most N tasks (processes and threads, the test's own process
+    /// included) in the test's tree; `None` takes the run's default (`NSTEST_PIDS`).
+    pub pids: Option<u32>,
+    /// `memory = "64M"`, in bytes: what the test's tree may use.
+    pub memory: Option<u64>,
+    /// `disk = "8M"`, in bytes: the size of each fresh tmpfs of the mount namespace.
+    pub disk: Option<u64>,
+    /// `cpu = "1s"`: seconds of CPU time.
+    pub cpu_secs: Option<u64>,
+}
+
+impl Limits {
+    /// No limit given.
+    pub const NONE: Limits = Limits {
+        pids: None,
+        memory: None,
+        disk: None,
+        cpu_secs: None,
+    };
 }
 
 impl Plan {
@@ -55,7 +106,9 @@ impl Plan {
             cgroup: false,
             hostname: None,
             time: None,
+            wall: None,
             writable: &[],
+            limits: Limits::NONE,
             manifest_dir: None,
             target_tmpdir: None,
         }
@@ -73,7 +126,9 @@ impl Plan {
             cgroup: true,
             hostname: None,
             time: None,
+            wall: None,
             writable: &[],
+            limits: Limits::NONE,
             manifest_dir: None,
             target_tmpdir: None,
         }

@@ -1,11 +1,12 @@
 //! The registration type that `#[ns_test]` submits to `inventory`, one per test.
+//!
+//! Plain data (layer 1 of docs/src/architecture.md): depends only on [`crate::plan`].
+//! Runs in: every process; the runner lists and selects tests, the others receive one by
+//! its address (see `sys::static_at`).
 
 use std::fmt::Debug;
-use std::sync::OnceLock;
 
-use crate::duration;
-
-use crate::sandbox::Plan;
+use crate::plan::Plan;
 
 /// One test, as the macro registers it. Built by generated code only.
 #[derive(Debug)]
@@ -20,7 +21,8 @@ pub struct Test {
     /// The namespaces and settings the test asked for.
     pub plan: Plan,
     /// `timeout = "..."`: seconds after which the test and everything it started are
-    /// killed; `None` falls back to `NSTEST_TIMEOUT`, and to no limit.
+    /// killed; `None` falls back to the run's `NSTEST_TIMEOUT` (see the runner's
+    /// `Settings`), and to no limit.
     pub timeout_secs: Option<u64>,
     /// `#[ignore]`: run only with `--ignored` or `--include-ignored`.
     pub ignore: bool,
@@ -70,36 +72,7 @@ pub enum ShouldPanic {
 
 inventory::collect!(Test);
 
-/// The run-wide default timeout from `NSTEST_TIMEOUT`, set once by the runner before the
-/// fork server starts (so every sandbox process inherits it).
-static DEFAULT_TIMEOUT: OnceLock<Option<u64>> = OnceLock::new();
-
-/// Reads `NSTEST_TIMEOUT` (same syntax as `timeout = "..."`); unset or empty means no
-/// default, as with libtest.
-///
-/// # Errors
-///
-/// A message naming the variable and what it accepts, when its value is not a positive
-/// duration.
-pub(crate) fn read_default_timeout() -> Result<(), String> {
-    let secs = match std::env::var("NSTEST_TIMEOUT") {
-        Ok(text) if !text.trim().is_empty() => Some(
-            duration::parse_timeout(text.trim())
-                .map_err(|why| format!("NSTEST_TIMEOUT={text:?} is not a timeout: {why}"))?,
-        ),
-        _ => None,
-    };
-    let _ = DEFAULT_TIMEOUT.set(secs);
-    Ok(())
-}
-
 impl Test {
-    /// Seconds after which the test is killed: its own `timeout`, else `NSTEST_TIMEOUT`.
-    pub(crate) fn timeout(&self) -> Option<u64> {
-        self.timeout_secs
-            .or_else(|| DEFAULT_TIMEOUT.get().copied().flatten())
-    }
-
     /// The name libtest would give the test: its module path without the crate, then the
     /// function (`tests::binds_port_80`, or `binds_port_80` at the crate root).
     pub fn name(&self) -> &'static str {
@@ -143,7 +116,7 @@ impl<E: Debug> TestReturn for Result<(), E> {
 mod tests {
     use super::*;
 
-    fn test_at(path: &'static str) -> Test {
+    fn named(path: &'static str) -> Test {
         Test {
             path,
             run: || Ok(()),
@@ -158,11 +131,8 @@ mod tests {
 
     #[test]
     fn names_drop_the_crate_like_libtest() {
-        assert_eq!(test_at("service::binds").name(), "binds");
-        assert_eq!(
-            test_at("service::http::v1::binds").name(),
-            "http::v1::binds"
-        );
+        assert_eq!(named("service::binds").name(), "binds");
+        assert_eq!(named("service::http::v1::binds").name(), "http::v1::binds");
     }
 
     #[test]

@@ -1,0 +1,190 @@
+//! The one way a run starts and meets the host, for `nstest::main!()`'s runner and for
+//! libtest's harness alike: the settings read from the environment once, the probe's
+//! sandboxes, the fork server, the host facts, and the one mapping of a test that needs
+//! what the host lacks to its outcome.
+//!
+//! Runs in: the runner process. [`Session::start`] runs while it is single-threaded
+//! (before `main`'s first thread, or in libtest's constructor); the rest on any thread.
+
+use std::sync::OnceLock;
+
+use super::client::ForkServer;
+use super::diagnosis::HostFacts;
+use super::outcome::Outcome;
+use super::probe::{self, Missing};
+use super::trial::{self, Sandboxed};
+use crate::duration;
+use crate::error::Result;
+use crate::plan::Plan;
+use crate::registry::Test;
+
+/// What a run reads from its environment, once, before its first test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Settings {
+    /// `NSTEST_TIMEOUT` (the syntax of `timeout = "..."`): the timeout of a test that
+    /// names none. Unset or empty means none, as with libtest.
+    pub default_timeout_secs: Option<u64>,
+    /// `NSTEST_UNSUPPORTED=skip`: a test that needs what the host lacks is skipped (the
+    /// default, `fail`, fails it).
+    pub skip_unsupported: bool,
+}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the variable and what it accepts.
+    pub(crate) fn from_env() -> std::result::Result<Settings, String> {
+        Settings::from_values(
+            std::env::var("NSTEST_TIMEOUT").ok().as_deref(),
+            std::env::var("NSTEST_UNSUPPORTED").ok().as_deref(),
+        )
+    }
+
+    fn from_values(
+        timeout: Option<&str>,
+        unsupported: Option<&str>,
+    ) -> std::result::Result<Settings, String> {
+        let default_timeout_secs = match timeout.map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(
+                duration::parse_timeout(text)
+                    .map_err(|why| format!("NSTEST_TIMEOUT={text:?} is not a timeout: {why}"))?,
+            ),
+        };
+        let skip_unsupported = match unsupported.map(str::trim) {
+            None | Some("") | Some("fail") => false,
+            Some("skip") => true,
+            Some(other) => {
+                return Err(format!(
+                    "NSTEST_UNSUPPORTED={other:?} is not understood; use `fail` (the default) \
+                     or `skip`"
+                ));
+            }
+        };
+        Ok(Settings {
+            default_timeout_secs,
+            skip_unsupported,
+        })
+    }
+
+    /// Seconds after which `test` is killed: its own `timeout`, else `NSTEST_TIMEOUT`.
+    pub(crate) fn timeout_of(&self, test: &Test) -> Option<u64> {
+        test.timeout_secs.or(self.default_timeout_secs)
+    }
+}
+
+/// A started run: its settings, its fork server and what it learns about the host.
+pub(crate) struct Session {
+    pub settings: Settings,
+    pub server: ForkServer,
+    /// The probe's sandboxes, made before the fork server started (so they exist in it).
+    probes: Vec<&'static Test>,
+    /// Read the first time a failure is worded or the host is probed.
+    facts: OnceLock<HostFacts>,
+}
+
+impl Session {
+    /// Makes the probe's sandboxes (the first one with `probe_needs`) and forks the fork
+    /// server. Must run while the process is single-threaded, once every test exists.
+    ///
+    /// # Errors
+    ///
+    /// Why the fork server could not start.
+    pub(crate) fn start(settings: Settings, probe_needs: Plan) -> Result<Session> {
+        // Under tarpaulin's ptrace engine without --follow-exec the forked sandboxes would
+        // hang or crash: this stops the run at once, with the fix, before the first fork.
+        super::tracer::refuse_tarpaulin_without_follow_exec();
+        let probes = probe::probe_tests(probe_needs);
+        let server = ForkServer::start()?;
+        Ok(Session {
+            settings,
+            server,
+            probes,
+            facts: OnceLock::new(),
+        })
+    }
+
+    /// The host facts a diagnosis reads, read once.
+    pub(crate) fn facts(&self) -> &HostFacts {
+        self.facts.get_or_init(HostFacts::read)
+    }
+
+    /// Runs `test` in its sandbox with the run's timeout for it.
+    ///
+    /// # Errors
+    ///
+    /// Why the test could not be started (a pipe or the fork server failed).
+    pub(crate) fn run_sandboxed(&self, test: &'static Test, capture: bool) -> Result<Sandboxed> {
+        trial::run_sandboxed(&self.server, test, capture, self.settings.timeout_of(test))
+    }
+
+    /// What the host lacks of `needed`, found by running the probe's sandboxes.
+    pub(crate) fn find_missing(&self, needed: &Plan) -> Vec<Missing> {
+        probe::find_missing(needed, self.facts(), |i| {
+            match self.run_sandboxed(self.probes[i], true) {
+                Ok(Sandboxed {
+                    outcome:
+                        Outcome::SetupFailed {
+                            step,
+                            errno,
+                            detail,
+                        },
+                    ..
+                }) => Some((step, errno, detail)),
+                _ => None,
+            }
+        })
+    }
+
+    /// The outcome of a test that needs what the host lacks, without running it: skipped
+    /// with `NSTEST_UNSUPPORTED=skip`, else failed naming what is missing. `None` when
+    /// the host has all it needs.
+    pub(crate) fn outcome_if_lacking(&self, missing: &[Missing], plan: &Plan) -> Option<Outcome> {
+        let missing = probe::missing_for(missing, plan)?;
+        let kind = missing.kind.name();
+        Some(if self.settings.skip_unsupported {
+            Outcome::Skipped { kind }
+        } else {
+            Outcome::HostLacks {
+                kind,
+                detail: missing.detail.clone(),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_read_the_timeout_and_the_unsupported_mode() {
+        assert_eq!(
+            Settings::from_values(None, None),
+            Ok(Settings {
+                default_timeout_secs: None,
+                skip_unsupported: false
+            })
+        );
+        assert_eq!(
+            Settings::from_values(Some(" 90s "), Some("skip")),
+            Ok(Settings {
+                default_timeout_secs: Some(90),
+                skip_unsupported: true
+            })
+        );
+        assert_eq!(
+            Settings::from_values(Some(""), Some("fail")).map(|s| s.skip_unsupported),
+            Ok(false)
+        );
+        let bad = Settings::from_values(Some("soon"), None).unwrap_err();
+        assert!(
+            bad.starts_with("NSTEST_TIMEOUT=\"soon\" is not a timeout"),
+            "{bad}"
+        );
+        let bad = Settings::from_values(None, Some("maybe")).unwrap_err();
+        assert!(bad.contains("use `fail` (the default) or `skip`"), "{bad}");
+    }
+}

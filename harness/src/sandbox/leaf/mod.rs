@@ -1,0 +1,392 @@
+//! A cgroup leaf per slot, where the runner may create cgroups (root, or a hierarchy
+//! delegated to the user): the kernel then counts a test's whole tree, threads and
+//! children included, with `pids.max` and the memory limit (page cache and tmpfs pages
+//! included), kills precisely at the memory limit, and says afterwards which limit was
+//! reached (`pids.events`, the OOM kill counter).
+//!
+//! Who does what, and who removes what:
+//!
+//! - the runner, before the fork server is forked ([`prepare`]): finds its own cgroup in
+//!   each cgroup v1 hierarchy of the `pids` and `memory` controllers, if it may write there;
+//! - the fork server, at its start ([`open_run`]): removes what runs killed outright left
+//!   (`nstest-<pid>` directories whose process is gone), then makes `nstest-<its pid>`;
+//!   when it reaps a slot, it removes the slot's leaf ([`slot_ended`]), and on its way out
+//!   the whole run's directory ([`close_run`]). It dies with the runner by SIGTERM, which
+//!   it handles, so a runner killed with SIGKILL still leaves nothing behind;
+//! - a slot ([`SlotLeaf::join`]): makes `slot-<its pid>` in the run's directory and moves
+//!   itself there once, so every test process it forks starts in it (a fork inherits its
+//!   parent's cgroup) without a migration per test, which costs about 0.3 to 1 ms on this
+//!   kernel. Before each test it writes the test's limits (only when they change), after
+//!   it reads which were reached. The slot and a PID namespace's init count as tasks of
+//!   the leaf, so `pids.max` is the test's limit plus them.
+//!
+//! Where to make them is `find`'s job: the runner's own cgroup in the v1 hierarchies (this
+//! project's CI hosts), else a cgroup2 directory (`NSTEST_CGROUP`, or for root the cgroup2
+//! root) whose controllers the fork server hands to the run's directory. Where none is
+//! found, the limits fall back to resource limits; `docs/src/limits.md` says what each
+//! counts.
+
+use std::io::ErrorKind;
+use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use nix::errno::Errno;
+
+use super::Plan;
+use super::limits::{self, Enforced};
+use crate::error::{Error, Result};
+use crate::wire::LimitsHit;
+
+mod find;
+
+pub(crate) use find::{Controller, Hierarchy, Version};
+
+/// The hierarchies where the runner may make cgroups, found once in the runner.
+static OWN: OnceLock<Vec<Hierarchy>> = OnceLock::new();
+
+/// Finds them; called by the runner before it forks the fork server.
+pub(crate) fn prepare() {
+    let _ = own();
+}
+
+/// Where the runner may make cgroups for `pids` and `memory` (see `find`).
+pub(crate) fn own() -> &'static [Hierarchy] {
+    OWN.get_or_init(|| {
+        let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+        let given = std::env::var("NSTEST_CGROUP")
+            .ok()
+            .filter(|dir| dir.starts_with('/'));
+        find::find(&find::Host {
+            mountinfo: &read("/proc/self/mountinfo"),
+            cgroups: &read("/proc/self/cgroup"),
+            given: given.as_deref(),
+            root: nix::unistd::geteuid().is_root(),
+            writable: &|dir| nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok(),
+            controllers: &|dir| read(&format!("{dir}/cgroup.controllers")),
+        })
+    })
+}
+
+impl Version {
+    /// The memory limit's control file, and how it spells "no limit".
+    fn memory_limit(self) -> (&'static str, &'static str) {
+        match self {
+            Version::V1 => ("memory.limit_in_bytes", "-1"),
+            Version::V2 => ("memory.max", "max"),
+        }
+    }
+
+    /// The memory in use, in bytes.
+    fn memory_usage(self) -> &'static str {
+        match self {
+            Version::V1 => "memory.usage_in_bytes",
+            Version::V2 => "memory.current",
+        }
+    }
+
+    /// The file whose `oom_kill` line counts the processes killed at the limit.
+    fn oom_events(self) -> &'static str {
+        match self {
+            Version::V1 => "memory.oom_control",
+            Version::V2 => "memory.events",
+        }
+    }
+}
+
+/// The run's directory in each hierarchy, made by the fork server.
+static RUN: OnceLock<Vec<Hierarchy>> = OnceLock::new();
+
+/// Slot leaves the fork server could not remove yet (a stray was still in them).
+static PENDING: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// In the fork server, at its start: removes the directories of runs whose fork server is
+/// gone, and makes this run's.
+pub(crate) fn open_run() {
+    let me = std::process::id();
+    let made = own()
+        .iter()
+        .filter_map(|own| {
+            sweep_stale(&own.dir);
+            let dir = format!("{}/nstest-{me}", own.dir);
+            let created = std::fs::create_dir(&dir);
+            // With cgroup2 both controllers share the directory: the second finds it made.
+            if let Err(e) = created {
+                let shared = own.version == Version::V2 && e.kind() == ErrorKind::AlreadyExists;
+                if !shared {
+                    return None;
+                }
+            }
+            if own.version == Version::V2 && !hand_down(&own.dir, &dir, own.controller) {
+                let _ = std::fs::remove_dir(&dir);
+                return None;
+            }
+            Some(Hierarchy { dir, ..own.clone() })
+        })
+        .collect();
+    let _ = RUN.set(made);
+}
+
+/// cgroup2: enables `controller` for the children of `base` and of the run's directory
+/// `run`, so that the slots' leaves have its control files (cgroups(7), "Enabling and
+/// disabling controllers"). Already enabled is fine.
+fn hand_down(base: &str, run: &str, controller: Controller) -> bool {
+    let enable = format!("+{}", controller.name());
+    [base, run].into_iter().all(|dir| {
+        let enabled = std::fs::read_to_string(format!("{dir}/cgroup.subtree_control"))
+            .is_ok_and(|text| text.split_whitespace().any(|c| c == controller.name()));
+        enabled || write(dir, "cgroup.subtree_control", &enable).is_ok()
+    })
+}
+
+/// Removes `nstest-<pid>` directories under `dir` whose pid is no longer running, with
+/// the slot leaves in them. A cgroup that still holds a process cannot be removed
+/// (rmdir(2) fails with EBUSY), so a live run elsewhere is never disturbed.
+fn sweep_stale(dir: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix("nstest-"))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        remove_tree(&entry.path().to_string_lossy());
+    }
+}
+
+/// rmdir(2) of every directory under `dir`, then of `dir` itself.
+fn remove_tree(dir: &str) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ = std::fs::remove_dir(entry.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+fn slot_dir(run: &Hierarchy, slot: u32) -> String {
+    format!("{}/slot-{slot}", run.dir)
+}
+
+/// In the fork server, once it has reaped the slot `slot`: removes its leaves, or keeps
+/// them for later while a stray of its last test is still in one.
+pub(crate) fn slot_ended(slot: u32) {
+    let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    for run in RUN.get().map_or(&[][..], Vec::as_slice) {
+        pending.push(slot_dir(run, slot));
+    }
+    pending.retain(|dir| {
+        !matches!(std::fs::remove_dir(dir), Err(e) if e.kind() != std::io::ErrorKind::NotFound)
+    });
+}
+
+/// In the fork server, once every process it started is gone: removes the run's
+/// directories.
+pub(crate) fn close_run() {
+    for run in RUN.get().map_or(&[][..], Vec::as_slice) {
+        remove_tree(&run.dir);
+    }
+}
+
+/// What the slot's leaves enforce, for the test processes it forks (they inherit it).
+static ENFORCED: AtomicU8 = AtomicU8::new(0);
+
+/// What the calling test process's slot enforces through its cgroup.
+pub(crate) fn enforced() -> Enforced {
+    let bits = ENFORCED.load(Ordering::Relaxed);
+    Enforced {
+        pids: bits & 1 != 0,
+        memory: bits & 2 != 0,
+    }
+}
+
+/// One control directory of a slot, with what was last written to it and the event
+/// counter last read from it.
+struct Leaf {
+    dir: String,
+    version: Version,
+    written: Option<u64>,
+    events: u64,
+    /// `events` was read after the last test, so it is current.
+    counted: bool,
+}
+
+/// A slot's leaves: where it and every test it forks are counted.
+pub(crate) struct SlotLeaf {
+    pids: Option<Leaf>,
+    memory: Option<Leaf>,
+}
+
+/// `u64::MAX` stands for "no limit" in the two files below.
+const UNLIMITED: u64 = u64::MAX;
+
+/// How much more than a test's `memory` a limit written for an earlier test may give it
+/// before it is written again.
+const MEMORY_SLACK: u64 = 1 << 20;
+
+impl SlotLeaf {
+    /// In a fresh slot: makes its leaf in each hierarchy of the run and moves itself in.
+    /// A hierarchy where that fails is left out; its limit then falls back to a resource
+    /// limit in the test process.
+    pub(crate) fn join() -> SlotLeaf {
+        let me = std::process::id();
+        let mut leaf = SlotLeaf {
+            pids: None,
+            memory: None,
+        };
+        let mut joined_dirs: Vec<String> = Vec::new();
+        for run in RUN.get().map_or(&[][..], Vec::as_slice) {
+            let dir = slot_dir(run, me);
+            // With cgroup2 one leaf serves both controllers: joined once.
+            if !joined_dirs.contains(&dir) {
+                if std::fs::create_dir(&dir).is_err() {
+                    continue;
+                }
+                if write(&dir, "cgroup.procs", "0").is_err() {
+                    let _ = std::fs::remove_dir(&dir);
+                    continue;
+                }
+                joined_dirs.push(dir.clone());
+            }
+            let joined = Some(Leaf {
+                dir,
+                version: run.version,
+                written: None,
+                events: 0,
+                counted: false,
+            });
+            match run.controller {
+                Controller::Pids => leaf.pids = joined,
+                Controller::Memory => leaf.memory = joined,
+            }
+        }
+        let bits = u8::from(leaf.pids.is_some()) | (u8::from(leaf.memory.is_some()) << 1);
+        ENFORCED.store(bits, Ordering::Relaxed);
+        leaf
+    }
+
+    /// Before a test: its limits, written where they differ from the last test's, and the
+    /// event counters it will be compared against.
+    ///
+    /// # Errors
+    ///
+    /// The failing write.
+    pub(crate) fn set_for(&mut self, plan: &Plan) -> Result<()> {
+        if let Some(leaf) = &mut self.pids {
+            // The slot and a PID namespace's init are in the leaf too.
+            let tasks = u64::from(limits::pids_of(plan)) + 1 + u64::from(plan.pid);
+            leaf.set("pids.max", tasks, |n| n.to_string())?;
+        }
+        if let Some(leaf) = &mut self.memory {
+            // What the leaf holds now (the slot's own pages, page cache an earlier test
+            // left) is not the test's: it gets `memory` on top. Never below what is held,
+            // which the kernel refuses with EBUSY.
+            // A limit already written that gives the test its value, and at most
+            // `MEMORY_SLACK` more, is kept: the slot's few pages move a little from test
+            // to test, and a write per test would cost more than the precision is worth.
+            let version = leaf.version;
+            let bytes = plan.limits.memory.map_or(UNLIMITED, |bytes| {
+                let want = counter(&leaf.dir, version.memory_usage(), "").saturating_add(bytes);
+                match leaf.written {
+                    Some(kept) if (want..=want.saturating_add(MEMORY_SLACK)).contains(&kept) => {
+                        kept
+                    }
+                    _ => want,
+                }
+            });
+            let (file, unlimited) = version.memory_limit();
+            leaf.set(file, bytes, |n| match n {
+                UNLIMITED => unlimited.to_owned(),
+                n => n.to_string(),
+            })?;
+            if bytes != UNLIMITED && !leaf.counted {
+                leaf.events = counter(&leaf.dir, version.oom_events(), "oom_kill ");
+                leaf.counted = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a test, once all its processes are gone: which limits the kernel enforced.
+    pub(crate) fn hits(&mut self, plan: &Plan) -> LimitsHit {
+        let mut hit = LimitsHit::default();
+        if let Some(leaf) = &mut self.pids {
+            let now = counter(&leaf.dir, "pids.events", "max ");
+            hit.pids = now > leaf.events;
+            leaf.events = now;
+        }
+        if let Some(leaf) = &mut self.memory {
+            if plan.limits.memory.is_some() {
+                let now = counter(&leaf.dir, leaf.version.oom_events(), "oom_kill ");
+                hit.memory = now > leaf.events;
+                leaf.events = now;
+            } else {
+                // Not read after this test: read again before the next limited one.
+                leaf.counted = false;
+            }
+        }
+        hit
+    }
+}
+
+impl Leaf {
+    fn set(&mut self, file: &str, value: u64, shown: impl Fn(u64) -> String) -> Result<()> {
+        if self.written == Some(value) {
+            return Ok(());
+        }
+        let text = shown(value);
+        write(&self.dir, file, &text).map_err(|source| Error::WriteCgroupFile {
+            path: format!("{}/{file}", self.dir),
+            content: text,
+            source,
+        })?;
+        self.written = Some(value);
+        Ok(())
+    }
+}
+
+fn write(dir: &str, file: &str, text: &str) -> std::result::Result<(), Errno> {
+    std::fs::write(format!("{dir}/{file}"), text)
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+}
+
+/// The number after `key` in a flat-keyed control file (`max 3`, `oom_kill 1`); 0 if
+/// absent.
+fn counter(dir: &str, file: &str, key: &str) -> u64 {
+    std::fs::read_to_string(format!("{dir}/{file}"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix(key))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_read_by_key() {
+        let dir = std::env::temp_dir().join(format!("nstest-leaf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.to_str().unwrap();
+        std::fs::write(
+            format!("{path}/memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
+        )
+        .unwrap();
+        assert_eq!(counter(path, "memory.oom_control", "oom_kill "), 3);
+        assert_eq!(counter(path, "pids.events", "max "), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
