@@ -1,13 +1,15 @@
 //! The replicated lookup of `replica` on a network of three hosts: a primary, a backup
 //! and a client, each its own network namespace on one private LAN, found by name through
 //! the test's `/etc/hosts`. A partition isolates the primary, a slow link makes it miss
-//! the client's timeout, and the client must fail over and come back.
+//! the client's timeout, and the client must fail over and come back. Then the same under
+//! a seeded chaos schedule: random partitions, delays and losses, replayable from the seed
+//! the failure names (`NSTEST_SEED=<n> cargo test --test cluster -- --exact NAME`).
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use nstest::{Host, Network, Shape, ns_test};
+use nstest::{Chaos, Host, Network, Shape, ns_test};
 use nstest_examples::replica::{Answer, Client, serve};
 
 /// The client's patience with each replica: generous enough that a healthy replica on a
@@ -84,6 +86,57 @@ fn a_primary_behind_a_slow_link_misses_the_timeout_and_the_backup_answers() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// How long each fault of the chaos schedule lasts: longer than the client's timeout, so
+/// that a lookup begun while the primary is cut off always times out on it (a shorter
+/// fault could heal just before the kernel resends the connect, and the primary answer
+/// after all).
+const CHAOS_PERIOD: Duration = Duration::from_millis(1500);
+
+/// A seeded schedule of partitions, delays and losses while the client keeps asking:
+/// every answer must be right, and whenever the schedule cut the primary off from the
+/// others, the client must have failed over to the backup. Another seed (`NSTEST_SEED`)
+/// draws other faults; the checks hold for any. The seed is printed, and named with the
+/// command that replays it if the test fails.
+#[ns_test]
+fn the_client_fails_over_under_a_seeded_chaos_schedule() {
+    let (net, _primary, _backup, client) = cluster();
+    let chaos = net.chaos(
+        Chaos::new()
+            .partitions()
+            .delays(Duration::from_millis(5)..Duration::from_millis(300))
+            .loss(0.3)
+            .every(CHAOS_PERIOD)
+            .seed(20_261_206),
+    );
+    println!("chaos seed {}", chaos.seed());
+    let c = Client::new(&["primary:7000", "backup:7000"], TIMEOUT);
+    let mut answered_by = BTreeMap::<String, usize>::new();
+    let started = Instant::now();
+    // Three events, and half a period after the last.
+    while started.elapsed() < CHAOS_PERIOD * 7 / 2 {
+        let c = c.clone();
+        // No replica in reach (the client itself cut off) is allowed; a wrong answer is not.
+        if let Ok(answer) = client.run(move || c.get("color")) {
+            assert_eq!(answer.value.as_deref(), Some("blue"), "{answer:?}");
+            *answered_by.entry(answer.from).or_default() += 1;
+        }
+    }
+    let events = chaos.events();
+    chaos.stop();
+    println!("events: {events:#?}\nanswered by: {answered_by:?}");
+    let primary_cut_off = events
+        .iter()
+        .any(|e| e.ends_with("partition [primary] | [backup client]"));
+    if primary_cut_off {
+        assert!(
+            answered_by.contains_key("backup"),
+            "no failover: {events:#?}"
+        );
+    }
+    // Healed: the primary answers again.
+    assert_eq!(lookup(&client), answer("primary"));
 }
 
 #[ns_test(net)]

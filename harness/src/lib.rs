@@ -65,9 +65,10 @@ mod wire;
 // The attribute's documentation is its own, in nstest-macros, shown here as is.
 pub use nstest_macros::ns_test;
 
-/// Private switched networks of hosts inside a test, with partitions and shaped links.
+/// Private switched networks of hosts inside a test, with partitions and shaped links,
+/// seeded chaos schedules, packet capture and per-host clocks.
 #[cfg(target_os = "linux")]
-pub use network::{Fault, Host, Network, Shape};
+pub use network::{Chaos, ChaosGuard, Fault, Host, Network, Shape};
 
 /// Defines `main` for a test target with `harness = false`: runs every `#[ns_test]` of the
 /// target through a libtest-compatible command line and exits like libtest (101 on

@@ -7,7 +7,7 @@ mod support;
 use support::{processes_named, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fixture_network");
-const TESTS: usize = 17;
+const TESTS: usize = 18;
 
 fn host_interfaces() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")

@@ -4,7 +4,8 @@
 //! the floor (raw system calls, no harness), nstest per mode and thread count, the anchors
 //! (libtest in-process, nextest, rusty-fork), flatness (a runner holding 1 GiB), port
 //! contention (serial_test against nstest), the runner's peak memory for 10,000 tests, and
-//! `nstest::Network` (building 10 hosts, a TCP round trip between hosts against loopback).
+//! `nstest::Network` (building 10 hosts, a TCP round trip between hosts against loopback and
+//! with the packet capture on, the cost of a chaos event).
 //! Prints a table with ratios and writes it to `target/bench/bench.md`.
 //! `NSTEST_BENCH_ONLY=network` measures only the network rows, `=limits` only the rows of
 //! per-test limits, `=wall` only the wall clock's (reading the clocks with and without
@@ -432,7 +433,9 @@ fn report(
 /// - Building a network of 10 hosts: every build of every run is one sample (each run
 ///   builds several, keeping them all, so no build overlaps the teardown of another).
 /// - A TCP round trip of one byte between two hosts, and on loopback within one host: the
-///   median of each run's median.
+///   median of each run's median; the same between hosts with the network captured.
+/// - A chaos event (heal the last fault, draw and apply the next) on a schedule with a 1 ms
+///   period: every run's time per event is one sample.
 fn network_rows(
     exe: &Path,
     reps: usize,
@@ -462,6 +465,13 @@ fn network_rows(
         loopback.push(median_of(&mut named(&values, "tcp_rtt_loopback_us")?));
     }
     let (between_us, loopback_us) = (median_of(&mut between), median_of(&mut loopback));
+    let (mut captured, mut per_event) = (Vec::new(), Vec::new());
+    for _ in 0..reps.max(1) {
+        let values = run("tcp_round_trip_captured")?;
+        captured.push(median_of(&mut named(&values, "tcp_rtt_captured_us")?));
+        per_event.extend(named(&run("chaos_scheduler")?, "chaos_event_us")?);
+    }
+    let (captured_us, event_us) = (median_of(&mut captured), median_of(&mut per_event));
     note(
         format!(
             "Network: build 10 hosts, median of {} builds: ms",
@@ -477,11 +487,23 @@ fn network_rows(
         "Network: TCP round trip, loopback in one host: us".into(),
         fmt(loopback_us),
     );
+    note(
+        "Network: TCP round trip between hosts, captured: us".into(),
+        fmt(captured_us),
+    );
+    note(
+        "Network: chaos event (heal + apply), 1 ms period: us".into(),
+        fmt(event_us),
+    );
     Ok(vec![
         ("Network of 10 hosts built: ms (target < 20)", build_ms),
         (
             "TCP round trip, between hosts / loopback in one host",
             between_us / loopback_us,
+        ),
+        (
+            "TCP round trip between hosts, capture on / off",
+            captured_us / between_us,
         ),
     ])
 }

@@ -29,6 +29,7 @@ const NEEDS_TOOLCHAIN: &[&str] = &[
     "libtest",
     "parity",
     "coverage",
+    "chaos_tools",
 ];
 
 fn main() -> ExitCode {

@@ -98,6 +98,16 @@ impl Error {
     }
 }
 
+/// What a destructor does with a failure: panics, or, while the thread is already
+/// unwinding (where a second panic would abort the process), prints it on stderr.
+pub(crate) fn panic_unless_unwinding(text: &str) {
+    if std::thread::panicking() {
+        eprintln!("{text}");
+    } else {
+        panic!("{text}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

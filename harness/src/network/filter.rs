@@ -160,6 +160,11 @@ pub(super) fn packets_from_to(sources: &[Source], to: Addresses, miss: u32) -> P
     p
 }
 
+/// Takes every frame (for a socket filter: a capture records everything).
+pub(super) fn every_frame() -> Program {
+    vec![insn(RET, 0, 0, TAKE.hit)]
+}
+
 fn v6_words(address: Ipv6Addr) -> [u32; 4] {
     let o = address.octets();
     std::array::from_fn(|i| {

@@ -1,17 +1,19 @@
 //! [`Host`]: one host of a network, and the ways code runs on it: threads of the test
 //! process moved into its network namespace (`run`, `spawn`, the tokio helpers), and
-//! child processes that enter it between fork and exec (`command`).
+//! child processes that enter it between fork and exec (`command`), in a time namespace
+//! of their own when the host's clock is set (see `clock`).
 
 use std::ffi::OsStr;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::Command;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use nix::sched::CloneFlags;
 
+use super::clock::Clock;
 use super::error::Error;
 use super::link::Addresses;
 use super::switch::Lan;
@@ -30,6 +32,8 @@ pub(super) struct HostInner {
     pub(super) addresses: Addresses,
     pub(super) netns: Arc<OwnedFd>,
     pub(super) lan: Arc<Lan>,
+    /// The offset [`Host::set_clock`] gave, for the processes `command` starts.
+    pub(super) clock: Mutex<Option<Clock>>,
 }
 
 impl Host {
@@ -95,12 +99,51 @@ impl Host {
     }
 
     /// A [`Command`] for `program` whose child starts inside this host's network
-    /// namespace (it enters it between fork and exec). Like every process a test starts,
-    /// it is killed when the test ends.
+    /// namespace (it enters it between fork and exec), and, once [`Host::set_clock`] was
+    /// called, in a time namespace with the host's clock. Like every process a test
+    /// starts, it is killed when the test ends.
+    ///
+    /// # Panics
+    ///
+    /// When the host's clock is set and the test's own clock offsets cannot be read
+    /// (`/proc/self/timens_offsets`: a kernel without time namespaces).
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let mut command = Command::new(program);
         crate::sys::enter_netns_before_exec(&mut command, self.inner.netns.clone());
+        let clock = *self.inner.clock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(clock) = clock {
+            clock.apply(&mut command).unwrap_or_else(|e| {
+                panic!(
+                    "{}",
+                    e.explain(&format!("setting the clock of host {:?}", self.inner.name))
+                )
+            });
+        }
         command
+    }
+
+    /// Shifts this host's CLOCK_MONOTONIC and CLOCK_BOOTTIME (and `/proc/uptime`) by
+    /// `offset` from the test's own, for every process [`Host::command`] starts from now
+    /// on: each enters a time namespace of its own with those offsets. `offset` has the
+    /// syntax of `#[ns_test(time = ...)]`: `"+30s"`, `"-1h30m"`, `"90"`. Other hosts, and
+    /// processes started before, keep their clocks.
+    ///
+    /// Threads of [`Host::run`] and [`Host::spawn`] keep the test's clocks: a time
+    /// namespace belongs to a whole process (the kernel serves `clock_gettime` from a page
+    /// mapped into its address space), and setns(2) refuses to move a process with more
+    /// than one thread. CLOCK_REALTIME (`SystemTime`) is never shifted: the kernel has no
+    /// per-namespace wall clock.
+    ///
+    /// # Panics
+    ///
+    /// When `offset` is not a duration of that syntax. A shift that would make a clock
+    /// negative is refused when the command is spawned (`ERANGE` from `spawn`).
+    pub fn set_clock(&self, offset: impl AsRef<str>) {
+        let offset = offset.as_ref();
+        let secs = crate::duration::parse_offset(offset)
+            .unwrap_or_else(|e| panic!("nstest network: Host::set_clock({offset:?}): {e}"));
+        *self.inner.clock.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Clock { offset_secs: secs });
     }
 
     /// Runs `future` to completion on a current-thread tokio runtime, on a thread inside

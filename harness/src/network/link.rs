@@ -5,7 +5,10 @@
 //! `p<N>` (index `PORT_BASE + N`) is created straight in the switch's namespace and
 //! enslaved to `br0` there. Its addresses are 10.M.0.(N+1)/24 and
 //! fd00:6e73:7400:M::(N+1)/64 for network number M, the IPv6 one added with
-//! `IFA_F_NODAD` so it is usable at once.
+//! `IFA_F_NODAD` so it is usable at once. IPv4 multicast (224.0.0.0/4) is routed out of
+//! `eth0`, as on a host whose default route is there, so a group is joined with the default
+//! interface (`join_multicast_v4(group, 0.0.0.0)`) and sent to; IPv6 has its `ff00::/8`
+//! route on every interface that is up already.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -34,6 +37,8 @@ const IFA_ADDRESS: u16 = libc::IFA_ADDRESS;
 const IFA_LOCAL: u16 = libc::IFA_LOCAL;
 const IFA_BROADCAST: u16 = libc::IFA_BROADCAST;
 const IFA_FLAGS: u16 = 8;
+const RTA_DST: u16 = libc::RTA_DST;
+const RTA_OIF: u16 = libc::RTA_OIF;
 
 /// A host's two addresses on the LAN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +155,15 @@ pub(super) fn add_host_link(
     v6.attr(IFA_ADDRESS, &ipv6.octets())
         .attr_u32(IFA_FLAGS, nodad);
 
+    let mut multicast = Message::new(
+        netlink::RTM_NEWROUTE,
+        netlink::NLM_F_CREATE | netlink::NLM_F_EXCL,
+        &netlink::rtmsg(libc::AF_INET, 4, libc::RT_SCOPE_LINK),
+    );
+    multicast
+        .attr(RTA_DST, &Ipv4Addr::new(224, 0, 0, 0).octets())
+        .attr_u32(RTA_OIF, ETH0_INDEX as u32);
+
     // Everything in the host's namespace in one batch; the addresses may be added before
     // the switch's end is up.
     host.apply(vec![
@@ -163,6 +177,11 @@ pub(super) fn add_host_link(
             v6,
             format!("RTM_NEWADDR {ipv6}/64 dev eth0 nodad"),
             Some("IPv6 (CONFIG_IPV6)"),
+        ),
+        Call::new(
+            multicast,
+            "RTM_NEWROUTE 224.0.0.0/4 dev eth0 scope link",
+            None,
         ),
     ])?;
 

@@ -25,25 +25,37 @@
 //! - `netlink` and `error`: the rtnetlink client every configuration goes through (no
 //!   `ip` or `tc` is ever run), and what failed.
 
+mod capture;
+mod chaos;
+mod clock;
 mod error;
 mod filter;
 mod host;
+mod host_view;
 mod hosts_file;
 mod link;
 mod namespace;
 mod netlink;
+mod pcapng;
 mod relay;
+mod rng;
+mod schedule;
 mod switch;
 mod tc;
 
 use std::fmt;
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use capture::Capture;
+pub use chaos::Chaos;
 pub use host::Host;
 use host::HostInner;
+pub(crate) use host_view::prepare;
 use link::Addresses;
+pub use schedule::ChaosGuard;
 use switch::{Direction, Lan};
 
 /// Hosts per network: the addresses come from one /24.
@@ -73,6 +85,8 @@ static NETWORKS: AtomicU32 = AtomicU32::new(0);
 /// ```
 pub struct Network {
     lan: Arc<Lan>,
+    /// The capture of this network's traffic, once [`Network::capture`] started it.
+    capture: Mutex<Option<Capture>>,
 }
 
 /// What a shaped link does to each packet, in each direction, as netem would.
@@ -118,7 +132,10 @@ impl Network {
         let number = (NETWORKS.fetch_add(1, Ordering::Relaxed) % 256) as u8;
         let lan = Lan::new(number)
             .unwrap_or_else(|e| panic!("{}", e.explain("building the switch of a Network")));
-        Network { lan: Arc::new(lan) }
+        Network {
+            lan: Arc::new(lan),
+            capture: Mutex::new(None),
+        }
     }
 
     /// Adds a host named `name`: a new network namespace with `lo` up and `eth0` on the
@@ -166,6 +183,9 @@ impl Network {
             hosts_file::add(name, addresses.v4, addresses.v6)
                 .unwrap_or_else(|e| panic!("{}", e.explain("listing the host in /etc/hosts")));
         }
+        if let Some(capture) = &*self.capture.lock().unwrap_or_else(|e| e.into_inner()) {
+            capture.record_hosts(index + 1);
+        }
         Host {
             inner: Arc::new(HostInner {
                 name: name.to_owned(),
@@ -173,6 +193,7 @@ impl Network {
                 addresses,
                 netns: Arc::new(netns),
                 lan: self.lan.clone(),
+                clock: Mutex::new(None),
             }),
         }
     }
@@ -195,13 +216,7 @@ impl Network {
                 self.lan.lock().host_name(both)
             );
         }
-        let mut drops = Vec::new();
-        for &from in &a {
-            for &to in &b {
-                let direction = Direction { from, to };
-                drops.extend([direction, direction.reverse()]);
-            }
-        }
+        let drops = Direction::between(&a, &b);
         self.add_fault(drops, Vec::new(), None, "partitioning the network")
     }
 
@@ -239,6 +254,56 @@ impl Network {
             Some(shape),
             "shaping a link",
         )
+    }
+
+    /// Starts a schedule of random faults drawn from `chaos`'s seed, on a thread of its
+    /// own, over the hosts present and those added later; returns its guard. Each period
+    /// (`Chaos::every`) heals the last fault and draws the next: one of the kinds the
+    /// schedule enables, or a calm period, each equally likely. The same seed gives the same
+    /// events; `NSTEST_SEED=<n>` in the environment replaces every seed given in code, and
+    /// with neither a seed is drawn at random. When the test fails, its failure section
+    /// names the seed and the command that replays it:
+    /// `chaos seed N: replay with NSTEST_SEED=N cargo test -- --exact NAME`.
+    ///
+    /// # Panics
+    ///
+    /// When `chaos` enables no kind of fault, has a zero period, a loss outside
+    /// `0.0..=1.0` or a delay range that ends before it starts, or when `NSTEST_SEED` is
+    /// not a decimal `u64`.
+    pub fn chaos(&self, chaos: Chaos) -> ChaosGuard {
+        let seed = chaos::choose_seed(chaos.seed_given());
+        ChaosGuard::start(self.lan.clone(), chaos, seed)
+    }
+
+    /// Records every host's traffic from now on (both directions of its link, present
+    /// hosts and those added later) into one pcapng file for this network, one interface
+    /// per host named after it, until the network is dropped; returns the file's absolute
+    /// path. Calling it again returns the same file.
+    ///
+    /// The file is `nstest-capture/<test>-<suffix>/net<N>.pcapng` under the target
+    /// directory of the test binary (`target/debug`), or under the host's temporary
+    /// directory when that is not writable; it outlives the test's sandbox. When the test
+    /// fails, the file is kept and its failure section names it; when it passes, the file
+    /// is removed. It grows to 64 MiB at most (`NSTEST_CAPTURE_LIMIT=<bytes>` sets
+    /// another cap); recording then stops, and the failure section says so. Open it with
+    /// Wireshark, `tshark -r FILE` or `tcpdump -r FILE`; no privilege and no capture
+    /// tool is needed to make it.
+    ///
+    /// # Panics
+    ///
+    /// When neither directory can hold the file (the message names the call), or the
+    /// capture thread cannot be started.
+    pub fn capture(&self) -> PathBuf {
+        let mut capture = self.capture.lock().unwrap_or_else(|e| e.into_inner());
+        if capture.is_none() {
+            let started = Capture::start(self.lan.clone())
+                .unwrap_or_else(|e| panic!("{}", e.explain("starting a packet capture")));
+            *capture = Some(started);
+        }
+        capture
+            .as_ref()
+            .map(|c| c.path().to_owned())
+            .expect("started above")
     }
 
     fn numbers(&self, hosts: &[&Host], what: &str) -> Vec<usize> {
@@ -313,12 +378,7 @@ impl Fault {
 impl Drop for Fault {
     fn drop(&mut self) {
         if let Err(e) = self.restore() {
-            let text = e.explain("healing a fault");
-            if std::thread::panicking() {
-                eprintln!("{text}");
-            } else {
-                panic!("{text}");
-            }
+            error::panic_unless_unwinding(&e.explain("healing a fault"));
         }
     }
 }

@@ -19,6 +19,7 @@ use super::error::Error;
 
 pub(super) const RTM_NEWLINK: u16 = 16;
 pub(super) const RTM_NEWADDR: u16 = 20;
+pub(super) const RTM_NEWROUTE: u16 = 24;
 pub(super) const RTM_NEWQDISC: u16 = 36;
 pub(super) const RTM_DELQDISC: u16 = 37;
 pub(super) const RTM_NEWTCLASS: u16 = 40;
@@ -137,6 +138,19 @@ pub(super) fn ifaddrmsg(family: i32, prefix_len: u8, flags: u8, index: u32) -> [
     h[1] = prefix_len;
     h[2] = flags;
     h[4..8].copy_from_slice(&index.to_ne_bytes());
+    h
+}
+
+/// `struct rtmsg` (rtnetlink(7)) of a route in the main table, added by the
+/// administrator (`RTPROT_BOOT`, as `ip route add`), of `scope`, unicast.
+pub(super) fn rtmsg(family: i32, dst_len: u8, scope: u8) -> [u8; 12] {
+    let mut h = [0u8; 12];
+    h[0] = family as u8;
+    h[1] = dst_len;
+    h[4] = libc::RT_TABLE_MAIN;
+    h[5] = libc::RTPROT_BOOT;
+    h[6] = scope;
+    h[7] = libc::RTN_UNICAST;
     h
 }
 

@@ -67,6 +67,19 @@ pub(super) struct Direction {
 }
 
 impl Direction {
+    /// Every direction between a host of `side_a` and one of `side_b`, both ways: what a
+    /// partition drops.
+    pub(super) fn between(side_a: &[usize], side_b: &[usize]) -> Vec<Direction> {
+        let mut all = Vec::with_capacity(2 * side_a.len() * side_b.len());
+        for &from in side_a {
+            for &to in side_b {
+                let d = Direction { from, to };
+                all.extend([d, d.reverse()]);
+            }
+        }
+        all
+    }
+
     pub(super) fn reverse(self) -> Direction {
         Direction {
             from: self.to,
@@ -231,6 +244,11 @@ impl State {
     /// The name of host number `index`.
     pub(super) fn host_name(&self, index: usize) -> &str {
         &self.hosts[index].name
+    }
+
+    /// The addresses of host number `index`.
+    pub(super) fn host_addresses(&self, index: usize) -> Addresses {
+        self.hosts[index].addresses
     }
 
     /// The hosts' names, by number.

@@ -36,7 +36,7 @@ mod reap;
 mod slot;
 mod test_process;
 
-pub(crate) use test_process::running_test;
+pub(crate) use test_process::{running_test, send_note};
 
 /// The runner's ends of one test's pipes, as a slot received them.
 pub(crate) struct Channels {

@@ -12,7 +12,8 @@ use crate::error::Error;
 use crate::registry::Test;
 use crate::sandbox;
 use crate::sys;
-use crate::wire::Report;
+use crate::wire::note::MAX_NOTES;
+use crate::wire::{Note, Report};
 
 /// Where the panic hook leaves the location of the last panic, for the report.
 static PANIC_LOCATION: Mutex<Option<String>> = Mutex::new(None);
@@ -21,6 +22,27 @@ static PANIC_LOCATION: Mutex<Option<String>> = Mutex::new(None);
 /// `OnceLock`: its uncontended lock is inline, where `OnceLock::set` runs cold code, and
 /// each code page a fresh fork runs for the first time is a page fault.
 static RUNNING: Mutex<Option<&'static Test>> = Mutex::new(None);
+
+/// The report pipe (a duplicate) while the test function runs, with the notes sent on it
+/// so far: `None` before, and again once the report is being written, so that a note never
+/// lands inside the report.
+static NOTES: Mutex<Option<(OwnedFd, usize)>> = Mutex::new(None);
+
+/// Sends `note` to the runner (see `wire::note`), which names it if the test fails. Does
+/// nothing outside a test process, after the [`MAX_NOTES`]th note, or for a note too long
+/// to send whole.
+pub(crate) fn send_note(note: &Note) {
+    let mut notes = NOTES.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((fd, sent)) = notes.as_mut() else {
+        return;
+    };
+    let Some(bytes) = note.encode().filter(|_| *sent < MAX_NOTES) else {
+        return;
+    };
+    *sent += 1;
+    // One write of at most MAX_NOTE_LEN (< PIPE_BUF) bytes: the pipe takes it whole.
+    let _ = sys::retry_on_eintr(|| nix::unistd::write(&*fd, &bytes));
+}
 
 /// The test this process runs, or `None` outside a test process. `network` asks: a
 /// `Network` may only be built inside a test, and lists its hosts in `/etc/hosts` only
@@ -96,6 +118,9 @@ pub(super) fn run(
     }
 
     *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(test);
+    if let Ok(dup) = report.try_clone() {
+        *NOTES.lock().unwrap_or_else(|e| e.into_inner()) = Some((dup, 0));
+    }
 
     // The test runs on this process's only thread rather than on a thread of its own as
     // in libtest: in a freshly forked process, creating a thread costs about as much as
@@ -125,6 +150,12 @@ pub(super) fn run(
         },
     };
     let _ = std::io::stdout().flush();
+    if let Some((notes, _)) = NOTES.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        // Not closed: the test may have closed it already (a test that closes every
+        // inherited descriptor), and closing it again is what `OwnedFd`'s drop aborts on.
+        // The process exits in a moment, which closes it.
+        std::mem::forget(notes);
+    }
     // Before the report, so that a runtime error about the profile is in the test's
     // output; and before `_exit`, which skips the runtime's `atexit` writer.
     coverage::write_counts();

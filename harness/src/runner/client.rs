@@ -64,6 +64,10 @@ impl ForkServer {
     ///
     /// [`Error::Multithreaded`] if another thread exists, or the failing call.
     pub(crate) fn start() -> Result<ForkServer> {
+        // What a test's network needs from the host's view (capture files, clocks) is
+        // opened now, while this process is the only one of the run, so every test
+        // process inherits it.
+        crate::network::prepare();
         let (socket, first_slot, pid) = fork_server::start()?;
         Ok(ForkServer {
             socket,

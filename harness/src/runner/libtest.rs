@@ -36,6 +36,7 @@ use super::outcome::Outcome;
 use super::probe::{self, Missing};
 use super::report::{Verdict, failure, notice};
 use super::session::{Session, Settings};
+use super::trial;
 use crate::registry::Test;
 use crate::sys;
 
@@ -114,7 +115,12 @@ pub fn run(test: &'static Test, should_panic: bool) {
         }
     };
     let capture = captures_output();
-    let (outcome, output, leaked) = state.run_one(test, capture);
+    let trial::Sandboxed {
+        outcome,
+        output,
+        leaked,
+        notes,
+    } = state.run_one(test, capture);
     let name = test.name();
     if leaked > 0 && outcome == Outcome::Passed {
         eprint_now(&notice::leaked_one(name, leaked));
@@ -127,7 +133,11 @@ pub fn run(test: &'static Test, should_panic: bool) {
         eprint_now(&notice::skipped_one(name, kind));
         return;
     }
-    let record = failure::record(state.session.facts(), &outcome, output, leaked, None, None);
+    let mut record = failure::record(state.session.facts(), &outcome, output, leaked, None, None);
+    failure::add_notes(&mut record, &notes, name);
+    if record.verdict == Verdict::Ok {
+        trial::discard_captures(&notes);
+    }
     print!("{}", record.output);
     match (outcome, record.verdict) {
         (_, Verdict::Ok) => {}
@@ -143,17 +153,23 @@ pub fn run(test: &'static Test, should_panic: bool) {
 
 impl Libtest {
     /// Runs `test` (as `nstest::main!()`'s runner does), probing the host the first time
-    /// a sandbox cannot be built; returns the outcome, the output and the leftover count.
-    fn run_one(&self, test: &'static Test, capture: bool) -> (Outcome, String, u32) {
+    /// a sandbox cannot be built.
+    fn run_one(&self, test: &'static Test, capture: bool) -> trial::Sandboxed {
+        let not_run = |outcome| trial::Sandboxed {
+            outcome,
+            output: String::new(),
+            leaked: 0,
+            notes: Vec::new(),
+        };
         let lacking = |missing: &[Missing]| self.session.outcome_if_lacking(missing, &test.plan);
         if let Some(outcome) = self.missing.get().and_then(|m| lacking(m)) {
-            return (outcome, String::new(), 0);
+            return not_run(outcome);
         }
         let done = match self.session.run_sandboxed(test, capture) {
             Ok(done) => done,
             Err(error) => {
                 let error = error.to_string();
-                return (Outcome::NotStarted { error }, String::new(), 0);
+                return not_run(Outcome::NotStarted { error });
             }
         };
         if let Outcome::SetupFailed { .. } = done.outcome {
@@ -164,10 +180,10 @@ impl Libtest {
                 missing
             });
             if let Some(outcome) = lacking(missing) {
-                return (outcome, String::new(), 0);
+                return not_run(outcome);
             }
         }
-        (done.outcome, done.output, done.leaked)
+        done
     }
 }
 

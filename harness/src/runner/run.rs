@@ -11,7 +11,9 @@ use super::probe::Missing;
 use super::report::{self, Desc, Printer, Record, Summary, Verdict};
 use super::select::Selected;
 use super::session::Session;
+use super::trial;
 use crate::registry::{ShouldPanic, Test};
+use crate::wire::Note;
 
 /// libtest warns about a test still running after this long (multithreaded runs only).
 const STILL_RUNNING_AFTER: Duration = Duration::from_secs(60);
@@ -34,6 +36,8 @@ pub(crate) struct Finished {
     pub output: String,
     pub leaked: u32,
     pub exec_time: Option<Duration>,
+    /// What the test said about itself while it ran (a chaos seed, a capture file).
+    pub notes: Vec<Note>,
 }
 
 /// What the run learned besides the results, said on stderr after the summary.
@@ -55,6 +59,7 @@ impl Run {
             output: String::new(),
             leaked: 0,
             exec_time: None,
+            notes: Vec::new(),
         };
         if let Some(outcome) = self.session.outcome_if_lacking(&self.missing, &test.plan) {
             return not_run(outcome);
@@ -66,6 +71,7 @@ impl Run {
                 output: done.output,
                 leaked: done.leaked,
                 exec_time: self.timed.then(|| started.elapsed()),
+                notes: done.notes,
             },
             Err(error) => not_run(Outcome::NotStarted {
                 error: error.to_string(),
@@ -153,6 +159,7 @@ pub(crate) fn run_all(
                         output: String::new(),
                         leaked: 0,
                         exec_time: None,
+                        notes: Vec::new(),
                     };
                     let _ = done_tx.send((next, ignored));
                 } else if workers == 0 {
@@ -181,14 +188,19 @@ pub(crate) fn run_all(
             } else {
                 tally_extras(&mut tally, desc, &finished);
                 let output = report::failure::hint_once(finished.output, &mut hinted);
-                report::failure::record(
+                let mut record = report::failure::record(
                     run.session.facts(),
                     &finished.outcome,
                     output,
                     finished.leaked,
                     finished.exec_time,
                     options.time.as_ref(),
-                )
+                );
+                report::failure::add_notes(&mut record, &finished.notes, &desc.name);
+                if record.verdict == Verdict::Ok {
+                    trial::discard_captures(&finished.notes);
+                }
+                record
             };
             printer.result(desc, &record, &summary);
             log(desc, &record);

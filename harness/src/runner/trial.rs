@@ -14,7 +14,8 @@ use super::outcome::{self, Outcome};
 use crate::error::{Error, Result};
 use crate::registry::Test;
 use crate::sys;
-use crate::wire::{EXIT_FRAME_LEN, ExitFrame, MAX_REPORT_LEN, REPORT_HEADER_LEN, Report};
+use crate::wire::note::{MAX_NOTE_LEN, MAX_NOTES};
+use crate::wire::{EXIT_FRAME_LEN, ExitFrame, MAX_REPORT_LEN, Note, REPORT_HEADER_LEN, Report};
 
 /// What came back from a test's sandbox.
 #[derive(Debug)]
@@ -24,6 +25,8 @@ pub(crate) struct Sandboxed {
     pub output: String,
     /// Processes the test left running, which were killed.
     pub leaked: u32,
+    /// What the test said about itself while it ran (see `wire::note`).
+    pub notes: Vec<Note>,
 }
 
 /// Starts `test` through the fork server, to be killed after `timeout_secs`, and waits
@@ -56,7 +59,8 @@ pub(crate) fn run_sandboxed(
     // gone too.
     lease.finish(collected.exit.len() == EXIT_FRAME_LEN)?;
 
-    let report = (!collected.report.is_empty()).then(|| Report::decode(&collected.report));
+    let (notes, report) = Note::split(&collected.report);
+    let report = (!report.is_empty()).then(|| Report::decode(report));
     let exit = ExitFrame::decode(&collected.exit).ok();
     let evidence = Evidence::read(
         report.as_ref().and_then(|r| r.as_ref().ok()),
@@ -75,6 +79,7 @@ pub(crate) fn run_sandboxed(
         outcome,
         output,
         leaked: exit.map_or(0, |frame| frame.leaked),
+        notes,
     })
 }
 
@@ -139,7 +144,7 @@ fn collect(report: &OwnedFd, exit: &OwnedFd, output: Option<&OwnedFd>) -> Result
                         0 => keep_up_to(
                             &mut collected.report,
                             chunk,
-                            REPORT_HEADER_LEN + MAX_REPORT_LEN + 1,
+                            MAX_NOTES * MAX_NOTE_LEN + REPORT_HEADER_LEN + MAX_REPORT_LEN + 1,
                         ),
                         1 => {
                             keep_up_to(&mut collected.exit, chunk, EXIT_FRAME_LEN);
@@ -170,4 +175,20 @@ fn collect(report: &OwnedFd, exit: &OwnedFd, output: Option<&OwnedFd>) -> Result
 fn keep_up_to(into: &mut Vec<u8>, chunk: &[u8], limit: usize) {
     let room = limit.saturating_sub(into.len());
     into.extend_from_slice(&chunk[..room.min(chunk.len())]);
+}
+
+/// Removes the packet captures a passing test made (a failing test's are kept, and named
+/// in its failure section), with their directory once it is empty.
+pub(crate) fn discard_captures(notes: &[Note]) {
+    for note in notes {
+        if let Note::Capture { path } = note {
+            let path = std::path::Path::new(path);
+            let _ = std::fs::remove_file(path);
+            // The test's directory, then `nstest-capture` itself: each removal fails while
+            // another capture (of this test, or a kept one) is still in it.
+            for dir in path.ancestors().skip(1).take(2) {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+    }
 }

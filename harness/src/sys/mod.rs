@@ -43,7 +43,9 @@ pub(crate) mod process;
 pub(crate) mod profile;
 
 pub(crate) use mount::mount_setattr;
-pub(crate) use net::{bring_loopback_up, enter_netns_before_exec, packet_socket};
+pub(crate) use net::{
+    bring_loopback_up, enter_netns_before_exec, enter_new_timens_before_exec, packet_socket,
+};
 pub(crate) use process::{
     at_exit, children_of_self, clone_into_namespaces, close_inherited, exit_now, fork,
     own_received_fd, pidfd_open, release_free_heap, set_env_single_threaded, static_address,

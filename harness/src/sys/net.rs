@@ -1,5 +1,6 @@
 //! Network calls: bringing `lo` up in a fresh network namespace, `AF_PACKET` sockets for a
-//! `Network`'s switch, and entering a host's network namespace before a program's exec.
+//! `Network`'s switch, and entering a host's network namespace (and, with its own clock, a
+//! time namespace) before a program's exec.
 //!
 //! Runs in: test processes (and the threads of a `Network` inside them).
 #![allow(unsafe_code)]
@@ -132,6 +133,63 @@ pub(crate) fn enter_netns_before_exec(
     // SAFETY: `pre_exec` requires the hook to be safe between fork and exec in a possibly
     // multithreaded parent: `enter` makes one async-signal-safe system call, allocates
     // nothing and takes no lock.
+    unsafe {
+        command.pre_exec(enter);
+    }
+}
+
+/// Makes `command`'s child enter a time namespace of its own between fork and exec, with
+/// `offsets` (the text of time_namespaces(7)'s `timens_offsets`, absolute) on its
+/// CLOCK_MONOTONIC and CLOCK_BOOTTIME: unshare(2) `CLONE_NEWTIME`, the offsets written,
+/// then setns(2) into `time_for_children`, which a single-threaded process (the child) may.
+/// The files are reached through `proc`, a descriptor of a `/proc` opened before the
+/// sandbox made its own read-only (<https://man7.org/linux/man-pages/man7/time_namespaces.7.html>).
+pub(crate) fn enter_new_timens_before_exec(
+    command: &mut std::process::Command,
+    proc: std::sync::Arc<OwnedFd>,
+    offsets: Vec<u8>,
+) {
+    use std::os::unix::process::CommandExt;
+    let enter = move || {
+        let fail = || Err(std::io::Error::last_os_error());
+        // SAFETY: unshare(2) takes an integer flag.
+        if unsafe { libc::unshare(libc::CLONE_NEWTIME) } != 0 {
+            return fail();
+        }
+        let file = c"self/timens_offsets";
+        let flags = libc::O_WRONLY | libc::O_CLOEXEC;
+        // SAFETY: `proc` is open for the closure's life; `file` is a static C string.
+        let fd = unsafe { libc::openat(proc.as_raw_fd(), file.as_ptr(), flags) };
+        if fd < 0 {
+            return fail();
+        }
+        // SAFETY: `offsets` lives in the closure and the length passed is its own.
+        let written = unsafe { libc::write(fd, offsets.as_ptr().cast(), offsets.len()) };
+        // SAFETY: `fd` was opened above and is not used after this.
+        unsafe { libc::close(fd) };
+        if written != offsets.len() as isize {
+            return fail();
+        }
+        let ns = c"self/ns/time_for_children";
+        let flags = libc::O_RDONLY | libc::O_CLOEXEC;
+        // SAFETY: as for `file` above.
+        let fd = unsafe { libc::openat(proc.as_raw_fd(), ns.as_ptr(), flags) };
+        if fd < 0 {
+            return fail();
+        }
+        // SAFETY: setns(2) takes a descriptor opened above and an integer flag.
+        let entered = unsafe { libc::setns(fd, libc::CLONE_NEWTIME) };
+        // SAFETY: `fd` was opened above and is not used after this.
+        unsafe { libc::close(fd) };
+        if entered != 0 {
+            return fail();
+        }
+        Ok(())
+    };
+    // SAFETY: `pre_exec` requires the hook to be safe between fork and exec in a possibly
+    // multithreaded parent: `enter` makes only async-signal-safe system calls (unshare,
+    // openat, write, close, setns) on buffers made before the fork, allocates nothing and
+    // takes no lock (`last_os_error` only reads errno).
     unsafe {
         command.pre_exec(enter);
     }

@@ -9,6 +9,9 @@
 //!   process that builds the sandbox when setup fails): `b"NST"`, a version byte, a little-endian `u32` payload
 //!   length, then the payload. The length is bounded by [`MAX_REPORT_LEN`]; the runner
 //!   reads at most that much and rejects anything malformed, truncated or trailing.
+//!   Before it, the test process may send [`Note`]s (what the runner names if the test
+//!   fails: a chaos seed, a capture file), each `b"NSN"`, the version byte, a length and
+//!   a payload of at most [`note::MAX_NOTE_LEN`] bytes.
 //! - the **exit pipe** carries one fixed-size [`ExitFrame`] written by the slot after every process of the test is gone: how the
 //!   test process ended and how many leftover processes had to be killed.
 //!
@@ -22,10 +25,12 @@
 use std::fmt;
 
 pub(crate) mod exit_frame;
+pub(crate) mod note;
 pub(crate) mod report;
 pub(crate) mod request;
 
 pub(crate) use exit_frame::{EXIT_FRAME_LEN, ExitFrame, LimitsHit, Termination};
+pub(crate) use note::Note;
 pub(crate) use report::{MAX_REPORT_LEN, REPORT_HEADER_LEN, Report};
 
 /// Bumped whenever the encoding of a [`Report`] or an [`ExitFrame`] changes.

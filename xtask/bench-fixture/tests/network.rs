@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use nstest::{ns_test, Host, Network};
+use nstest::{ns_test, Chaos, Host, Network};
 
 /// Networks built per run of `build_10_hosts`; `NSTEST_BENCH_NET_BUILDS` overrides it.
 const BUILDS: usize = 7;
@@ -114,6 +114,39 @@ fn tcp_round_trip() {
         "tcp_rtt_loopback_us",
         round_trip_us(&a, &a, Ipv4Addr::LOCALHOST.into()),
     );
+}
+
+/// The same round trip between two hosts with the network's packet capture on: every
+/// frame of both links is read by the capture thread and written to the pcapng file.
+#[ns_test(net)]
+fn tcp_round_trip_captured() {
+    let net = Network::new();
+    let (a, b) = (net.host("a"), net.host("b"));
+    let _file = net.capture();
+    print("tcp_rtt_captured_us", round_trip_us(&a, &b, a.ipv4().into()));
+}
+
+/// What a chaos schedule costs per event: partitions and one-way blocks over four hosts,
+/// one event per millisecond for a second (each heals the last fault and applies the next,
+/// rebuilding the classifiers of the ports concerned), timed per event applied.
+#[ns_test(net)]
+fn chaos_scheduler() {
+    let net = Network::new();
+    let _hosts: Vec<Host> = (0..4).map(|i| net.host(&format!("h{i}"))).collect();
+    let started = Instant::now();
+    let chaos = net.chaos(
+        Chaos::new()
+            .partitions()
+            .blocks()
+            .every(Duration::from_millis(1))
+            .seed(1),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    chaos.stop();
+    let took = started.elapsed();
+    let events = chaos.events().len();
+    assert!(events > 0, "no event applied");
+    print("chaos_event_us", took.as_secs_f64() * 1e6 / events as f64);
 }
 
 nstest::main!();

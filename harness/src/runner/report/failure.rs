@@ -16,7 +16,7 @@ use crate::runner::cli::TimeOptions;
 use crate::runner::diagnosis::{self, HostFacts};
 use crate::runner::outcome::{Limit, Outcome};
 use crate::sandbox::limits;
-use crate::wire::Termination;
+use crate::wire::{Note, Termination};
 
 /// What a finished test looks like in the report; `facts` word a sandbox that could not
 /// be built.
@@ -67,6 +67,39 @@ pub(crate) fn record(
         verdict,
         exec_time,
         output,
+    }
+}
+
+/// Appends to a failed test's record what the test said about itself while it ran: the
+/// seed of each chaos schedule with the command that replays it, and each packet capture
+/// kept. A passing test's notes say nothing (its captures are removed).
+pub(crate) fn add_notes(record: &mut Record, notes: &[Note], name: &str) {
+    if !matches!(
+        record.verdict,
+        Verdict::Failed | Verdict::FailedMsg(_) | Verdict::TimedFail
+    ) {
+        return;
+    }
+    for note in notes {
+        let line = match note {
+            Note::ChaosSeed(seed) => format!(
+                "chaos seed {seed}: replay with NSTEST_SEED={seed} cargo test -- --exact {name}"
+            ),
+            Note::Capture { path } => format!(
+                "nstest: packets captured in {path} (kept because the test failed; read it \
+                 with `tshark -r FILE`, or open it in Wireshark)"
+            ),
+            Note::CaptureFull { path, limit } => format!(
+                "nstest: the capture {path} stopped at its cap of {}: later packets are not \
+                 in it (NSTEST_CAPTURE_LIMIT=<bytes> sets another)",
+                if limit % (1 << 20) == 0 {
+                    format!("{} MiB", limit >> 20)
+                } else {
+                    format!("{limit} bytes")
+                }
+            ),
+        };
+        line_after(&mut record.output, &line);
     }
 }
 
