@@ -124,13 +124,7 @@ impl Plan {
             ipc: true,
             pid: true,
             cgroup: true,
-            hostname: None,
-            time: None,
-            wall: None,
-            writable: &[],
-            limits: Limits::NONE,
-            manifest_dir: None,
-            target_tmpdir: None,
+            ..Plan::user_only()
         }
     }
 

@@ -16,6 +16,17 @@ mod terse;
 
 pub(crate) use color::Palette;
 
+/// libtest's last line of a run, pretty and terse alike: `test result: ok. 3 passed; ...`.
+pub(crate) fn result_line(out: &mut Out, summary: &Summary) {
+    out.plain("\ntest result: ");
+    if summary.success() {
+        out.colored("ok", color::Color::Green);
+    } else {
+        out.colored("FAILED", color::Color::Red);
+    }
+    out.plain(&counts(summary));
+}
+
 /// libtest's warning about a test still running after a minute (pretty and terse alike).
 pub(crate) fn still_running_line(name: &str) -> String {
     format!("test {name} has been running for over 60 seconds\n")

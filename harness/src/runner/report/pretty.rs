@@ -94,12 +94,6 @@ impl Printer for Pretty {
                 );
             }
         }
-        self.out.plain("\ntest result: ");
-        if summary.success() {
-            self.out.colored("ok", Color::Green);
-        } else {
-            self.out.colored("FAILED", Color::Red);
-        }
-        self.out.plain(&super::counts(summary));
+        super::result_line(&mut self.out, summary);
     }
 }

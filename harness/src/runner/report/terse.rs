@@ -84,13 +84,7 @@ impl Printer for Terse {
         if !summary.success() {
             super::sections(&mut self.out, "failures", &summary.failures);
         }
-        self.out.plain("\ntest result: ");
-        if summary.success() {
-            self.out.colored("ok", Color::Green);
-        } else {
-            self.out.colored("FAILED", Color::Red);
-        }
-        self.out.plain(&super::counts(summary));
+        super::result_line(&mut self.out, summary);
         // A run of a single ignored test says why it was ignored.
         if let ([(name, Some(message))], 1) = (summary.ignores.as_slice(), self.total) {
             self.out
