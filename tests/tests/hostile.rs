@@ -11,24 +11,12 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use support::{processes_named, processes_with, run};
+use support::{eventually, processes_named, processes_with, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fixture_hostile");
 
 fn marker(what: &str) -> String {
     format!("nstest-hostile-{what}-{}", std::process::id())
-}
-
-/// Waits up to `limit` for `done`, polling.
-fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    done()
 }
 
 /// Live (not zombie) processes in process group `group`: the runner and everything it

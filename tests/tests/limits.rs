@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serial_test::serial;
-use support::{processes_with, run};
+use support::{eventually, processes_with, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fixture_limits");
 
@@ -34,17 +34,6 @@ fn last_line(r: &support::Run, name: &str) -> String {
         .last()
         .unwrap_or_default()
         .to_owned()
-}
-
-fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    done()
 }
 
 /// `nstest-<pid>` cgroup directories, in this process's cgroup of each v1 hierarchy of

@@ -172,3 +172,15 @@ pub fn processes_named(name: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// Waits up to `limit` for `done`, polling every 20 ms; whether it came true.
+pub fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    done()
+}
