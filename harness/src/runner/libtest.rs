@@ -133,7 +133,14 @@ pub fn run(test: &'static Test, should_panic: bool) {
         eprint_now(&notice::skipped_one(name, kind));
         return;
     }
-    let mut record = failure::record(state.session.facts(), &outcome, output, leaked, None, None);
+    let mut record = failure::record(
+        || state.session.facts(),
+        &outcome,
+        output,
+        leaked,
+        None,
+        None,
+    );
     failure::add_notes(&mut record, &notes, name);
     if record.verdict == Verdict::Ok {
         trial::discard_captures(&notes);
@@ -189,7 +196,14 @@ impl Libtest {
 
 /// The last line of a failure's note: what the wrapper's panic says.
 fn cause(state: &Libtest, outcome: &Outcome) -> String {
-    let record = failure::record(state.session.facts(), outcome, String::new(), 0, None, None);
+    let record = failure::record(
+        || state.session.facts(),
+        outcome,
+        String::new(),
+        0,
+        None,
+        None,
+    );
     let text = record.output.trim_end();
     match text.lines().next() {
         Some(first) if !first.is_empty() => first.to_owned(),

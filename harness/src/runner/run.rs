@@ -189,7 +189,7 @@ pub(crate) fn run_all(
                 tally_extras(&mut tally, desc, &finished);
                 let output = report::failure::hint_once(finished.output, &mut hinted);
                 let mut record = report::failure::record(
-                    run.session.facts(),
+                    || run.session.facts(),
                     &finished.outcome,
                     output,
                     finished.leaked,

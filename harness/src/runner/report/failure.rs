@@ -19,9 +19,10 @@ use crate::sandbox::limits;
 use crate::wire::{Note, Termination};
 
 /// What a finished test looks like in the report; `facts` word a sandbox that could not
-/// be built.
-pub(crate) fn record(
-    facts: &HostFacts,
+/// be built, and are asked for only then (reading them is a dozen files of `/proc`, which
+/// a passing test, and every test of a one-test process under nextest, should not pay).
+pub(crate) fn record<'a>(
+    facts: impl FnOnce() -> &'a HostFacts,
     outcome: &Outcome,
     mut output: String,
     leaked: u32,
@@ -135,7 +136,7 @@ fn line_after(output: &mut String, line: &str) {
 }
 
 /// The cause of an ending libtest has no word for.
-fn note(outcome: &Outcome, facts: &HostFacts) -> Option<String> {
+fn note<'a>(outcome: &Outcome, facts: impl FnOnce() -> &'a HostFacts) -> Option<String> {
     Some(match outcome {
         Outcome::Crashed {
             signal,
@@ -160,7 +161,7 @@ fn note(outcome: &Outcome, facts: &HostFacts) -> Option<String> {
             step,
             errno,
             detail,
-        } => diagnosis::diagnose(*step, *errno, facts).render(detail),
+        } => diagnosis::diagnose(*step, *errno, facts()).render(detail),
         Outcome::BadReport { error, end } => format!(
             "nstest: the test process sent an invalid result ({error}); it {}",
             end.map_or("did not report how it ended".into(), describe_end)
@@ -235,8 +236,10 @@ fn limit_reached(limit: Limit, what_failed: Option<&str>) -> String {
 mod tests {
     use super::*;
 
+    static NO_FACTS: std::sync::LazyLock<HostFacts> = std::sync::LazyLock::new(HostFacts::default);
+
     fn failed_text(outcome: &Outcome, output: &str) -> String {
-        let record = record(&HostFacts::default(), outcome, output.into(), 0, None, None);
+        let record = record(|| &*NO_FACTS, outcome, output.into(), 0, None, None);
         assert_eq!(record.verdict, Verdict::Failed, "{outcome:?}");
         record.output
     }
@@ -325,7 +328,7 @@ mod tests {
             "thread 'a' panicked\n"
         );
         let unmet = record(
-            &HostFacts::default(),
+            || &*NO_FACTS,
             &Outcome::DidNotPanic {
                 source: crate::registry::Source::NONE,
             },
@@ -343,7 +346,7 @@ mod tests {
             expected: "specific",
         };
         assert_eq!(
-            record(&HostFacts::default(), &wrong, String::new(), 0, None, None).verdict,
+            record(|| &*NO_FACTS, &wrong, String::new(), 0, None, None).verdict,
             Verdict::FailedMsg(
                 "panic did not contain expected string\n      panic message: \"a different \
                  failure\"\n expected substring: \"specific\""
@@ -362,7 +365,7 @@ mod tests {
         let at = |ms| Some(Duration::from_millis(ms));
         let verdict = |outcome: &Outcome, ms| {
             record(
-                &HostFacts::default(),
+                || &*NO_FACTS,
                 outcome,
                 String::new(),
                 0,
@@ -383,7 +386,7 @@ mod tests {
         };
         assert_eq!(
             record(
-                &HostFacts::default(),
+                || &*NO_FACTS,
                 &Outcome::Passed,
                 String::new(),
                 0,
@@ -399,7 +402,7 @@ mod tests {
     fn a_skip_is_an_ignore_with_its_reason() {
         assert_eq!(
             record(
-                &HostFacts::default(),
+                || &*NO_FACTS,
                 &Outcome::Skipped {
                     kind: "time namespaces"
                 },
