@@ -54,17 +54,39 @@ pub(crate) fn prepare() {
 pub(crate) fn own() -> &'static [Hierarchy] {
     OWN.get_or_init(|| {
         let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
-        let given = std::env::var("NSTEST_CGROUP")
+        let asked = std::env::var("NSTEST_CGROUP")
             .ok()
-            .filter(|dir| dir.starts_with('/'));
-        find::find(&find::Host {
+            .filter(|dir| !dir.trim().is_empty());
+        let given = asked.clone().filter(|dir| dir.starts_with('/'));
+        let found = find::find(&find::Host {
             mountinfo: &read("/proc/self/mountinfo"),
             cgroups: &read("/proc/self/cgroup"),
             given: given.as_deref(),
             root: nix::unistd::geteuid().is_root(),
             writable: &|dir| nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok(),
             controllers: &|dir| read(&format!("{dir}/cgroup.controllers")),
-        })
+        });
+        // A directory the user named but that serves no controller is said once, with
+        // the fix, rather than silently falling back to resource limits.
+        if let Some(dir) = asked {
+            let used = given.as_deref().is_some_and(|given| {
+                let given = given.trim_end_matches('/');
+                found.iter().any(|h| h.dir == given)
+            });
+            if !used {
+                let instead = match found.first() {
+                    None => "the limits fall back to resource limits".to_owned(),
+                    Some(h) => format!("the run uses {} instead", h.dir),
+                };
+                eprintln!(
+                    "nstest: NSTEST_CGROUP={dir:?} is not used: it must be the absolute path \
+                     of an empty cgroup2 directory you may write, whose parent enables the \
+                     pids and memory controllers for it (cgroup.subtree_control); {instead} \
+                     (`cargo xtask doctor` says what each limit counts here)"
+                );
+            }
+        }
+        found
     })
 }
 
