@@ -160,7 +160,9 @@ fn kept_capture(r: &Run) -> String {
         .stdout
         .split_once("nstest: packets captured in ")
         .unwrap_or_else(|| panic!("no capture named:\n{}", r.dump()));
-    rest.split_once(' ').unwrap().0.to_owned()
+    // The path runs up to the note in parentheses: it may itself hold spaces (a checkout
+    // in `/tmp/my clone`).
+    rest.split_once(" (kept because").unwrap().0.to_owned()
 }
 
 fn check_capture(test: &str, payload: &[u8]) {
