@@ -11,6 +11,7 @@
 //! too, so init creates it and the test enters it when init forks it.
 
 use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
 
 use nix::unistd::{ForkResult, Gid, Uid};
 
@@ -19,18 +20,23 @@ use crate::error::{Error, Result};
 use crate::registry::Test;
 use crate::sandbox;
 use crate::sys;
-use crate::wire::ExitFrame;
+use crate::wire::{ExitFrame, Termination};
 
-/// Init's life: `uid`/`gid` are the slot's ids, read before the clone (inside a new user
-/// namespace they read as the overflow id until the maps are written). `frame` is where
-/// init tells the slot how the test ended and how many processes it left.
+/// Init's life: `uid`/`gid` are its parent's ids, read before the clone (inside a new
+/// user namespace they read as the overflow id until the maps are written). `frame` is
+/// where init tells its parent (the slot, or the runner itself when it runs only this
+/// test) how the test ended and how many processes it left. With `timeout` init kills the
+/// namespace when the test runs longer (the runner, unlike a slot, does not watch the
+/// clock); a slot passes `None` and keeps the clock itself.
 pub(super) fn run(
     test: &'static Test,
     report: OwnedFd,
     output: Option<OwnedFd>,
     frame: OwnedFd,
     (uid, gid): (Uid, Gid),
+    timeout: Option<Duration>,
 ) -> ! {
+    let deadline = timeout.map(|after| Instant::now() + after);
     let started = (|| -> Result<ForkResult> {
         set_death_signal()?;
         sandbox::enter_as_init(&test.plan, uid, gid)?;
@@ -52,8 +58,20 @@ pub(super) fn run(
     };
     drop(report);
     drop(output);
-    if let Some(end) = reap::reap_until(test_pid) {
+    let end = match reap::reap_until_deadline(test_pid, deadline) {
+        Some(end) => Some(end),
+        // The deadline passed: the kill below takes the test with the rest.
+        None if deadline.is_some() => Some(Termination::TimedOut),
+        None => None,
+    };
+    if let Some(end) = end {
         let leaked = reap::kill_and_reap_leftovers(reap::kill_namespace);
+        // After a timeout everything was killed, as the failure says: no count, as when a
+        // slot kills init at the deadline.
+        let leaked = match end {
+            Termination::TimedOut => 0,
+            _ => leaked,
+        };
         let _ = write_all(&frame, &ExitFrame { test: end, leaked }.encode());
     }
     sys::exit_now(0)

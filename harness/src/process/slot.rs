@@ -27,17 +27,17 @@
 //! server starts only once it has reaped the old one and no stray process is left; so a
 //! test is reported only once every process of it is gone.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::sys::prctl;
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{MsgFlags, send};
-use nix::unistd::{ForkResult, Pid, getegid, geteuid, getpid};
+use nix::unistd::{ForkResult, Pid, getegid, geteuid, getpid, getppid};
 
-use super::{
-    Channels, die_with_parent, init, reap, send_report, setup_failed, test_process, write_all,
-};
+use super::reap::Waited;
+use super::{Channels, die_with_parent, init, never_started, reap, test_process, write_all};
 use crate::error::{Error, Result};
 use crate::registry::Test;
 use crate::sandbox;
@@ -69,9 +69,49 @@ pub(super) fn serve(socket: OwnedFd) -> ! {
         };
         if let Some(channels) = Channels::from_request(fds) {
             let timeout = timeout_secs.map(|secs| Duration::from_secs(secs.into()));
-            run(sys::static_at(test), timeout, channels, &socket);
+            let held = [socket.as_raw_fd()];
+            run(sys::static_at(test), timeout, channels, &held, None);
         }
     }
+}
+
+/// A slot forked by the runner itself for the one test it runs (`direct`): no fork
+/// server above it and no socket, the test handed over in the fork. It is then the last
+/// line of clean-up too, as the fork server is for pooled slots: it dies with the runner
+/// by SIGTERM (the runner may be killed by any signal, SIGKILL included, and the test's
+/// leftovers must still go), and Ctrl-C reaches it with the whole process group; either
+/// way, taken through a signalfd, it kills the test and everything it left, and exits.
+pub(super) fn run_alone(
+    test: &'static Test,
+    timeout: Option<Duration>,
+    channels: Channels,
+    runner: Pid,
+) -> ! {
+    let Ok(signals) = prepare_alone(runner) else {
+        sys::exit_now(1)
+    };
+    let held = [signals.as_fd().as_raw_fd()];
+    run(test, timeout, channels, &held, Some(&signals));
+    sys::exit_now(0)
+}
+
+/// A lone slot's start: SIGTERM when the runner dies, checked against a runner already
+/// gone, the subreaper of its test's processes, and its signals through a signalfd.
+fn prepare_alone(runner: Pid) -> Result<SignalFd> {
+    let call = |call| move |source| Error::Sys { call, source };
+    prctl::set_pdeathsig(Signal::SIGTERM).map_err(call("prctl(PR_SET_PDEATHSIG, SIGTERM)"))?;
+    if getppid() != runner {
+        sys::exit_now(1);
+    }
+    prctl::set_child_subreaper(true).map_err(call("prctl(PR_SET_CHILD_SUBREAPER, 1)"))?;
+    let mut mask = SigSet::empty();
+    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        mask.add(signal);
+    }
+    mask.thread_block()
+        .map_err(call("sigprocmask(SIG_BLOCK)"))?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(call("signalfd(SIGTERM|SIGINT|SIGHUP)"))
 }
 
 /// Dies with the fork server, becomes the subreaper of its tests' processes (prctl(2)), and
@@ -93,37 +133,38 @@ fn prepare(socket: &OwnedFd) -> Result<()> {
 
 /// Runs one test in a fresh sandbox and writes its exit frame once every process of it is
 /// gone. The slot runs one test at a time, so all its children belong to this test.
-fn run(test: &'static Test, timeout: Option<Duration>, channels: Channels, socket: &OwnedFd) {
+/// `held` are the slot's own descriptors, which no child may keep; `interrupt`, a lone
+/// slot's signalfd, ends the wait early.
+fn run(
+    test: &'static Test,
+    timeout: Option<Duration>,
+    channels: Channels,
+    held: &[RawFd],
+    interrupt: Option<&SignalFd>,
+) {
     let Channels {
         report,
         exit,
         output,
     } = channels;
     let started = if test.plan.pid {
-        start_init(test, socket, report, exit, output)
+        start_init(test, held, report, exit, output)
     } else {
-        start_test_process(test, socket, report, exit, output)
+        start_test_process(test, held, report, exit, output)
     };
     match started {
         Ok(Started {
             child,
             frame_from_init,
             exit,
-        }) => finish(timeout, child, frame_from_init, &exit),
+        }) => finish(timeout, child, frame_from_init, &exit, interrupt),
         Err(StartFailed {
             error,
             report,
             exit,
         }) => {
-            // The sandbox never started: what the report says is all there is, and the
-            // frame says so as a test process that failed its setup says it (status 0,
-            // nothing left). Without a frame the runner would take this slot for dead.
-            send_report(&report, &setup_failed(&error));
-            let frame = ExitFrame {
-                test: Termination::Exited(0),
-                leaked: 0,
-            };
-            let _ = write_all(&exit, &frame.encode());
+            // Without a frame the runner would take this slot for dead.
+            never_started(&error, &report, &exit);
         }
     }
 }
@@ -143,25 +184,31 @@ struct StartFailed {
     exit: OwnedFd,
 }
 
-/// In a fresh child: closes what the test must not hold: the slot's socket (it could send
-/// requests) and the exit pipe (it could forge its frame).
-fn leave_the_slot(socket: &OwnedFd, exit: OwnedFd) {
-    let _ = sys::close_inherited(socket.as_raw_fd());
+/// In a fresh child: closes what the test must not hold: the slot's own descriptors (its
+/// socket could send requests) and the exit pipe (it could forge its frame), and unblocks
+/// the signals a lone slot takes through its signalfd.
+fn leave_the_slot(held: &[RawFd], exit: OwnedFd) {
+    for fd in held {
+        let _ = sys::close_inherited(*fd);
+    }
     drop(exit);
+    if SigSet::empty().thread_set_mask().is_err() {
+        sys::exit_now(1);
+    }
 }
 
 /// Without a PID namespace: the test process is a plain fork that builds its sandbox in
 /// itself.
 fn start_test_process(
     test: &'static Test,
-    socket: &OwnedFd,
+    held: &[RawFd],
     report: OwnedFd,
     exit: OwnedFd,
     output: Option<OwnedFd>,
 ) -> std::result::Result<Started, StartFailed> {
     match sys::fork() {
         Ok(ForkResult::Child) => {
-            leave_the_slot(socket, exit);
+            leave_the_slot(held, exit);
             test_process::run(test, report, output, true)
         }
         Ok(ForkResult::Parent { child }) => Ok(Started {
@@ -184,7 +231,7 @@ fn start_test_process(
 /// slot on a pipe of its own how the test (PID 2) ended.
 fn start_init(
     test: &'static Test,
-    socket: &OwnedFd,
+    held: &[RawFd],
     report: OwnedFd,
     exit: OwnedFd,
     output: Option<OwnedFd>,
@@ -207,9 +254,9 @@ fn start_init(
     let flags = sandbox::init_clone_flags(&test.plan);
     match sys::clone_into_namespaces(flags) {
         Ok(ForkResult::Child) => {
-            leave_the_slot(socket, exit);
+            leave_the_slot(held, exit);
             drop(frame_read);
-            init::run(test, report, output, frame_write, ids)
+            init::run(test, report, output, frame_write, ids, None)
         }
         Ok(ForkResult::Parent { child }) => Ok(Started {
             child,
@@ -230,9 +277,29 @@ fn start_init(
 /// Waits for the test side `child` to end, killing it at the test's timeout, makes sure
 /// nothing it started is left, and writes the exit frame. The slot is the parent of
 /// `child` and a subreaper, so the test's orphans are its children too.
-fn finish(timeout: Option<Duration>, child: Pid, frame_from_init: Option<OwnedFd>, exit: &OwnedFd) {
+fn finish(
+    timeout: Option<Duration>,
+    child: Pid,
+    frame_from_init: Option<OwnedFd>,
+    exit: &OwnedFd,
+    interrupt: Option<&SignalFd>,
+) {
     let deadline = timeout.map(|after| Instant::now() + after);
-    let Some(end) = reap::reap_until_deadline(child, deadline) else {
+    let end = match interrupt {
+        None => reap::reap_until_deadline(child, deadline),
+        Some(signals) => match reap::wait_for(child, deadline, Some(signals.as_fd())) {
+            Waited::Ended(end) => Some(end),
+            Waited::TimedOut => None,
+            // The runner is gone or interrupted: no one reads a frame.
+            Waited::Interrupted => {
+                let _ = kill(child, Signal::SIGKILL);
+                let _ = reap::reap_until(child);
+                let _ = reap::kill_and_reap_leftovers(kill_children);
+                sys::exit_now(1)
+            }
+        },
+    };
+    let Some(end) = end else {
         // Timed out. Killing the test process (or init, which takes the whole PID
         // namespace with it) and then every leftover leaves nothing running.
         let _ = kill(child, Signal::SIGKILL);
@@ -276,8 +343,9 @@ fn read_frame(fd: &OwnedFd) -> Option<ExitFrame> {
     ExitFrame::decode(&buf).ok()
 }
 
-/// Without a PID namespace: SIGKILL to every child of this subreaper.
-fn kill_children() {
+/// Without a PID namespace: SIGKILL to every child of this subreaper (a slot, or the
+/// runner that runs one test).
+pub(super) fn kill_children() {
     for pid in sys::children_of_self() {
         let _ = kill(pid, Signal::SIGKILL);
     }

@@ -67,7 +67,7 @@ pub fn doctor() -> bool {
         default_timeout_secs: None,
         skip_unsupported: false,
     };
-    let session = match Session::start(settings, everything) {
+    let session = match Session::start(settings, everything, false) {
         Ok(session) => session,
         Err(error) => {
             println!("\nnstest cannot start its fork server: {error}");
@@ -75,7 +75,7 @@ pub fn doctor() -> bool {
         }
     };
     let missing = session.find_missing(&everything);
-    session.server.stop();
+    session.stop();
 
     println!();
     let without_user = missing.iter().any(|m| m.kind == Kind::User);

@@ -61,7 +61,7 @@ pub fn start() {
         }
         let settings = Settings::from_env()?;
         // Which kinds the tests need is not known before the first test: probe for all.
-        let session = Session::start(settings, probe::everything())
+        let session = Session::start(settings, probe::everything(), false)
             .map_err(|error| format!("nstest cannot start its fork server before main: {error}"))?;
         // Stop it when the binary exits, so that not even a zombie is left.
         sys::at_exit(stop_at_exit);
@@ -75,7 +75,7 @@ pub fn start() {
 
 extern "C" fn stop_at_exit() {
     if let Some(Ok(state)) = STATE.get() {
-        state.session.server.stop();
+        state.session.stop();
     }
 }
 
@@ -127,7 +127,14 @@ pub fn run(test: &'static Test, should_panic: bool) {
         eprint_now(&notice::skipped_one(name, kind));
         return;
     }
-    let record = failure::record(state.session.facts(), &outcome, output, leaked, None, None);
+    let record = failure::record(
+        || state.session.facts(),
+        &outcome,
+        output,
+        leaked,
+        None,
+        None,
+    );
     print!("{}", record.output);
     match (outcome, record.verdict) {
         (_, Verdict::Ok) => {}
@@ -173,7 +180,14 @@ impl Libtest {
 
 /// The last line of a failure's note: what the wrapper's panic says.
 fn cause(state: &Libtest, outcome: &Outcome) -> String {
-    let record = failure::record(state.session.facts(), outcome, String::new(), 0, None, None);
+    let record = failure::record(
+        || state.session.facts(),
+        outcome,
+        String::new(),
+        0,
+        None,
+        None,
+    );
     let text = record.output.trim_end();
     match text.lines().next() {
         Some(first) if !first.is_empty() => first.to_owned(),

@@ -56,9 +56,18 @@ pub fn run_main_then(in_runner: fn()) -> ! {
     }
     let settings =
         Settings::from_env().unwrap_or_else(|message| fail(&format!("nstest: {message}")));
-    let concurrency = cli::concurrency(&options, &ProcessEnv)
-        .unwrap_or_else(|message| fail(&format!("error: {message}")));
-    let tests = registry::all_tests();
+    // A run of one test (nextest's `--exact NAME` for every test, an editor's run button)
+    // forks that test's sandbox itself, on this thread: see `process::direct`.
+    let one_test = select::at_most_one(&options);
+    let concurrency = match one_test {
+        true => 1,
+        false => cli::concurrency(&options, &ProcessEnv)
+            .unwrap_or_else(|message| fail(&format!("error: {message}"))),
+    };
+    let tests = match one_test {
+        true => registry::unordered_tests(),
+        false => registry::all_tests(),
+    };
     // The fork server starts before anything is allocated per test (the selection, the
     // names): each fork it makes copies its page tables, and each sandbox process unmaps
     // them again when it exits, so every page it holds is paid twice per test. It serves
@@ -68,7 +77,7 @@ pub fn run_main_then(in_runner: fn()) -> ! {
     // starts no process at all.
     let session = (!options.list).then(|| {
         let needs = Plan::union(tests.iter().map(|test| &test.plan));
-        Session::start(settings, needs)
+        Session::start(settings, needs, one_test)
             .unwrap_or_else(|error| fail(&format!("nstest: cannot start: {error}")))
     });
     let named: Vec<(String, bool, bool)> = tests
@@ -135,7 +144,7 @@ pub fn run_main_then(in_runner: fn()) -> ! {
         printer.as_mut(),
         &mut log,
     );
-    run.session.server.stop();
+    run.session.stop();
     eprint!(
         "{}",
         report::notice::leaks_and_skips(&mut tally.leaked, &tally.skipped)

@@ -182,7 +182,7 @@ pub(crate) fn run_all(
                 tally_extras(&mut tally, desc, &finished);
                 let output = report::failure::hint_once(finished.output, &mut hinted);
                 report::failure::record(
-                    run.session.facts(),
+                    || run.session.facts(),
                     &finished.outcome,
                     output,
                     finished.leaked,

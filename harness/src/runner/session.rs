@@ -16,6 +16,7 @@ use super::trial::{self, Sandboxed};
 use crate::duration;
 use crate::error::Result;
 use crate::plan::Plan;
+use crate::process::direct;
 use crate::registry::Test;
 
 /// What a run reads from its environment, once, before its first test.
@@ -75,10 +76,18 @@ impl Settings {
     }
 }
 
-/// A started run: its settings, its fork server and what it learns about the host.
+/// How a run's sandboxes are started.
+pub(crate) enum Launcher {
+    /// Through the fork server and its slots: a run of more than one test.
+    Server(ForkServer),
+    /// Forked by the runner itself: a run of one test (see `process::direct`).
+    Direct,
+}
+
+/// A started run: its settings, how it starts sandboxes and what it learns about the host.
 pub(crate) struct Session {
     pub settings: Settings,
-    pub server: ForkServer,
+    pub launcher: Launcher,
     /// The probe's sandboxes, made before the fork server started (so they exist in it).
     probes: Vec<&'static Test>,
     /// Read the first time a failure is worded or the host is probed.
@@ -87,17 +96,25 @@ pub(crate) struct Session {
 
 impl Session {
     /// Makes the probe's sandboxes (the first one with `probe_needs`) and forks the fork
-    /// server. Must run while the process is single-threaded, once every test exists.
+    /// server, or, for a run of `one_test`, prepares the runner to fork that test's
+    /// sandbox itself (`process::direct`): a fork server and a slot would only add two
+    /// processes to the one test's. Must run while the process is single-threaded, once
+    /// every test exists; with `one_test` the process must stay single-threaded.
     ///
     /// # Errors
     ///
     /// Why the fork server could not start.
-    pub(crate) fn start(settings: Settings, probe_needs: Plan) -> Result<Session> {
+    pub(crate) fn start(settings: Settings, probe_needs: Plan, one_test: bool) -> Result<Session> {
         let probes = probe::probe_tests(probe_needs);
-        let server = ForkServer::start()?;
+        let launcher = if one_test {
+            direct::prepare()?;
+            Launcher::Direct
+        } else {
+            Launcher::Server(ForkServer::start()?)
+        };
         Ok(Session {
             settings,
-            server,
+            launcher,
             probes,
             facts: OnceLock::new(),
         })
@@ -114,7 +131,19 @@ impl Session {
     ///
     /// Why the test could not be started (a pipe or the fork server failed).
     pub(crate) fn run_sandboxed(&self, test: &'static Test, capture: bool) -> Result<Sandboxed> {
-        trial::run_sandboxed(&self.server, test, capture, self.settings.timeout_of(test))
+        trial::run_sandboxed(
+            &self.launcher,
+            test,
+            capture,
+            self.settings.timeout_of(test),
+        )
+    }
+
+    /// Ends the run's fork server, if it has one, once every test has ended.
+    pub(crate) fn stop(&self) {
+        if let Launcher::Server(server) = &self.launcher {
+            server.stop();
+        }
     }
 
     /// What the host lacks of `needed`, found by running the probe's sandboxes.

@@ -18,9 +18,10 @@ use crate::runner::outcome::Outcome;
 use crate::wire::Termination;
 
 /// What a finished test looks like in the report; `facts` word a sandbox that could not
-/// be built.
-pub(crate) fn record(
-    facts: &HostFacts,
+/// be built, and are asked for only then: reading them takes a dozen files of `/proc`,
+/// which a run that passes never needs.
+pub(crate) fn record<'f>(
+    facts: impl FnOnce() -> &'f HostFacts,
     outcome: &Outcome,
     mut output: String,
     leaked: u32,
@@ -101,7 +102,7 @@ fn line_after(output: &mut String, line: &str) {
 }
 
 /// The cause of an ending libtest has no word for.
-fn note(outcome: &Outcome, facts: &HostFacts) -> Option<String> {
+fn note<'f>(outcome: &Outcome, facts: impl FnOnce() -> &'f HostFacts) -> Option<String> {
     Some(match outcome {
         Outcome::Crashed {
             signal,
@@ -126,7 +127,7 @@ fn note(outcome: &Outcome, facts: &HostFacts) -> Option<String> {
             step,
             errno,
             detail,
-        } => diagnosis::diagnose(*step, *errno, facts).render(detail),
+        } => diagnosis::diagnose(*step, *errno, facts()).render(detail),
         Outcome::BadReport { error, end } => format!(
             "nstest: the test process sent an invalid result ({error}); it {}",
             end.map_or("did not report how it ended".into(), describe_end)
@@ -177,8 +178,17 @@ fn describe_end(end: Termination) -> String {
 mod tests {
     use super::*;
 
+    static NO_FACTS: HostFacts = HostFacts {
+        root: false,
+        apparmor_restricts_userns: None,
+        unprivileged_userns_clone: None,
+        max_user_namespaces: None,
+        time_namespaces: false,
+        zero_limits: Vec::new(),
+    };
+
     fn failed_text(outcome: &Outcome, output: &str) -> String {
-        let record = record(&HostFacts::default(), outcome, output.into(), 0, None, None);
+        let record = record(|| &NO_FACTS, outcome, output.into(), 0, None, None);
         assert_eq!(record.verdict, Verdict::Failed, "{outcome:?}");
         record.output
     }
@@ -233,7 +243,7 @@ mod tests {
             "thread 'a' panicked\n"
         );
         let unmet = record(
-            &HostFacts::default(),
+            || &NO_FACTS,
             &Outcome::DidNotPanic {
                 source: crate::registry::Source::NONE,
             },
@@ -251,7 +261,7 @@ mod tests {
             expected: "specific",
         };
         assert_eq!(
-            record(&HostFacts::default(), &wrong, String::new(), 0, None, None).verdict,
+            record(|| &NO_FACTS, &wrong, String::new(), 0, None, None).verdict,
             Verdict::FailedMsg(
                 "panic did not contain expected string\n      panic message: \"a different \
                  failure\"\n expected substring: \"specific\""
@@ -270,7 +280,7 @@ mod tests {
         let at = |ms| Some(Duration::from_millis(ms));
         let verdict = |outcome: &Outcome, ms| {
             record(
-                &HostFacts::default(),
+                || &NO_FACTS,
                 outcome,
                 String::new(),
                 0,
@@ -291,7 +301,7 @@ mod tests {
         };
         assert_eq!(
             record(
-                &HostFacts::default(),
+                || &NO_FACTS,
                 &Outcome::Passed,
                 String::new(),
                 0,
@@ -307,7 +317,7 @@ mod tests {
     fn a_skip_is_an_ignore_with_its_reason() {
         assert_eq!(
             record(
-                &HostFacts::default(),
+                || &NO_FACTS,
                 &Outcome::Skipped {
                     kind: "time namespaces"
                 },

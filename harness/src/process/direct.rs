@@ -1,0 +1,168 @@
+//! Runs in: the runner, when it runs exactly one test (nextest runs every test in a
+//! process of its own with `--exact NAME`; so do an editor's run button and
+//! `cargo test NAME -- --exact`), on its only thread. It forks that test's sandbox itself:
+//! no fork server, no pool of slots, only the processes the test's kinds need.
+//!
+//! ```text
+//! runner ── clone(NEWUSER|NEWPID|..), a test with pid ──> init, PID 1 ── fork ──> test, PID 2
+//!   └──── fork, a test without pid ──> lone slot ── fork ──> test process
+//! ```
+//!
+//! With a PID namespace the kernel itself is the last line of clean-up: init dies with the
+//! runner (PDEATHSIG), and when a namespace's init dies the kernel kills everything in it.
+//! So init is the runner's own child, keeps the test's clock, and writes its exit frame
+//! straight to the runner's exit pipe.
+//!
+//! Without one, nothing in the kernel kills a test's daemon (a `setsid` double fork) when
+//! the runner is killed with SIGKILL, which a runner cannot catch: some process must
+//! outlive the runner and be an ancestor of every process of the test, so that orphans are
+//! re-parented to it. That is the lone slot (`slot::run_alone`): the one process more than
+//! the sandbox itself needs, measured at 0.07-0.10 ms of CPU per test here (see
+//! docs/src/performance-floor.md). The runner is a subreaper too, for the case where the
+//! test kills its slot.
+
+use std::os::fd::{OwnedFd, RawFd};
+use std::sync::Once;
+use std::time::Duration;
+
+use nix::sys::prctl;
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, Pid, getegid, geteuid, getpid};
+
+use super::{Channels, init, never_started, reap, slot, test_process};
+use crate::coverage;
+use crate::error::{Error, Result};
+use crate::registry::Test;
+use crate::sandbox;
+use crate::sys;
+use crate::wire::ExitFrame;
+
+/// A sandbox the runner started itself: its first process, init or the lone slot (none
+/// when it could not be forked, which its pipes then say).
+#[must_use = "a started sandbox must be finished, or its first process stays a zombie"]
+pub(crate) struct Direct {
+    child: Option<Pid>,
+    init: bool,
+}
+
+/// Once per run, before the first fork: what the fork server does once for every process
+/// it forks (the profile and host paths read, the panic hook of test processes), and the
+/// runner made a subreaper. Must run while the runner has a single thread.
+///
+/// # Errors
+///
+/// [`Error::Multithreaded`] if another thread exists, or the failing `prctl`.
+pub(crate) fn prepare() -> Result<()> {
+    if let Some(threads) = sys::thread_count().filter(|&n| n != 1) {
+        return Err(Error::Multithreaded { threads });
+    }
+    coverage::prepare();
+    sandbox::prepare(coverage::profile_dirs());
+    static HOOK: Once = Once::new();
+    HOOK.call_once(test_process::install_panic_hook);
+    prctl::set_child_subreaper(true).map_err(|source| Error::Sys {
+        call: "prctl(PR_SET_CHILD_SUBREAPER, 1)",
+        source,
+    })
+}
+
+/// Forks `test`'s sandbox, to be killed after `timeout`. `channels` are the write ends of
+/// its pipes (the parent's copies are closed here, so that end-of-file on them means the
+/// sandbox is gone); `runner_ends` are the runner's read ends, which no process of the
+/// test may keep. Call [`prepare`] first, once.
+///
+/// A `clone(2)` the host refuses (a namespace kind it lacks) is the test's setup failure,
+/// said on its pipes as a slot says it, so that it is diagnosed the same way.
+pub(crate) fn start(
+    test: &'static Test,
+    channels: Channels,
+    runner_ends: &[RawFd],
+    timeout: Option<Duration>,
+) -> Direct {
+    let Channels {
+        report,
+        exit,
+        output,
+    } = channels;
+    let runner = getpid();
+    let leave_the_runner = || {
+        for fd in runner_ends {
+            let _ = sys::close_inherited(*fd);
+        }
+        coverage::stop_writing();
+    };
+    if test.plan.pid {
+        // Read before the clone: inside the new user namespace the ids read as the
+        // overflow id until init has written the maps (user_namespaces(7)).
+        let ids = (geteuid(), getegid());
+        let flags = sandbox::init_clone_flags(&test.plan);
+        return match sys::clone_into_namespaces(flags) {
+            Ok(ForkResult::Child) => {
+                leave_the_runner();
+                init::run(test, report, output, exit, ids, timeout)
+            }
+            Ok(ForkResult::Parent { child }) => Direct::started(child, true),
+            Err(source) => {
+                let flags = sandbox::flag_names(flags);
+                Direct::failed(&Error::Clone { flags, source }, &report, &exit)
+            }
+        };
+    }
+    match sys::fork() {
+        Ok(ForkResult::Child) => {
+            leave_the_runner();
+            let channels = Channels {
+                report,
+                exit,
+                output,
+            };
+            slot::run_alone(test, timeout, channels, runner)
+        }
+        Ok(ForkResult::Parent { child }) => Direct::started(child, false),
+        Err(source) => {
+            let what = "nstest slot";
+            Direct::failed(&Error::Fork { what, source }, &report, &exit)
+        }
+    }
+}
+
+impl Direct {
+    fn started(child: Pid, init: bool) -> Direct {
+        Direct {
+            child: Some(child),
+            init,
+        }
+    }
+
+    /// The sandbox never started: its report says why, and its frame says so as a test
+    /// process that failed its setup says it (status 0, nothing left), as `slot::run` does.
+    fn failed(error: &Error, report: &OwnedFd, exit: &OwnedFd) -> Direct {
+        never_started(error, report, exit);
+        Direct {
+            child: None,
+            init: false,
+        }
+    }
+
+    /// Reaps the sandbox's first process once the runner has read its pipes to the end,
+    /// and, when `frame_arrived` is false, makes sure nothing of the test is left: init's
+    /// namespace is gone with it, and its wait status is the frame; a lone slot that died
+    /// (its test killed it) re-parented what the test left to this subreaper, which kills
+    /// and reaps them, and there is no frame, as when a pooled slot dies.
+    pub(crate) fn finish(self, frame_arrived: bool) -> Option<ExitFrame> {
+        let child = self.child?;
+        let status = sys::retry_on_eintr(|| waitpid(child, None)).ok();
+        if frame_arrived {
+            return None;
+        }
+        if self.init {
+            let end = status.and_then(reap::termination)?;
+            return Some(ExitFrame {
+                test: end,
+                leaked: 0,
+            });
+        }
+        let _ = reap::kill_and_reap_leftovers(slot::kill_children);
+        None
+    }
+}
