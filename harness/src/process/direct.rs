@@ -26,6 +26,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 use nix::sys::prctl;
+use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid, getegid, geteuid, getpid};
 
@@ -36,6 +37,7 @@ use crate::registry::Test;
 use crate::sandbox;
 use crate::sys;
 use crate::wire::ExitFrame;
+use crate::wire::request;
 
 /// A sandbox the runner started itself: its first process, init or the lone slot (none
 /// when it could not be forked, which its pipes then say).
@@ -126,6 +128,32 @@ pub(crate) fn start(
     }
 }
 
+/// For libtest's harness running one test: forks a lone slot now, from the constructor
+/// that runs before libtest's `main` while the process is single-threaded, to wait for
+/// the test that a libtest thread will send later. Returns the runner's end of its socket
+/// and its pid. The runner is made a subreaper too (see [`prepare`]).
+///
+/// # Errors
+///
+/// [`Error::Multithreaded`] if another thread exists, or the failing call.
+pub(crate) fn start_lone_slot() -> Result<(OwnedFd, Pid)> {
+    prepare()?;
+    let (runner_end, slot_end) = request::socket_pair()?;
+    let runner = getpid();
+    match sys::fork() {
+        Ok(ForkResult::Child) => {
+            coverage::stop_writing();
+            drop(runner_end);
+            slot::serve_alone(slot_end, runner)
+        }
+        Ok(ForkResult::Parent { child }) => Ok((runner_end, child)),
+        Err(source) => Err(Error::Fork {
+            what: "nstest slot",
+            source,
+        }),
+    }
+}
+
 impl Direct {
     fn started(child: Pid, init: bool) -> Direct {
         Direct {
@@ -165,4 +193,24 @@ impl Direct {
         let _ = reap::kill_and_reap_leftovers(slot::kill_children);
         None
     }
+}
+
+/// In libtest's runner, once its lone slot died with the test (the test killed it): the
+/// test process died with it (PDEATHSIG), and what it left was re-parented to this
+/// subreaper; kills and reaps them. The runner has threads by then, and an orphan is the
+/// child of whichever thread adopted it, so every thread's children are read.
+pub(crate) fn kill_and_reap_orphans() {
+    let _ = reap::kill_and_reap_leftovers(|| {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return;
+        };
+        for task in tasks.flatten() {
+            let children = std::fs::read_to_string(task.path().join("children"));
+            for pid in children.unwrap_or_default().split_whitespace() {
+                if let Ok(pid) = pid.parse() {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
+        }
+    });
 }

@@ -54,9 +54,15 @@ pub(super) fn serve(socket: OwnedFd) -> ! {
     if prepare(&socket).is_err() {
         sys::exit_now(1);
     }
+    serve_requests(&socket, &[socket.as_raw_fd()], None)
+}
+
+/// One test per request on `socket`, until the runner thread closes it. `held` and
+/// `interrupt` are as for [`run`].
+fn serve_requests(socket: &OwnedFd, held: &[RawFd], interrupt: Option<&SignalFd>) -> ! {
     let mut cmsg_buffer = nix::cmsg_space!([RawFd; Request::MAX_FDS]);
     loop {
-        let Some((request, fds)) = request::receive(&socket, &mut cmsg_buffer) else {
+        let Some((request, fds)) = request::receive(socket, &mut cmsg_buffer) else {
             sys::exit_now(0)
         };
         // Anything but a test request is dropped with its descriptors, which the runner
@@ -69,8 +75,7 @@ pub(super) fn serve(socket: OwnedFd) -> ! {
         };
         if let Some(channels) = Channels::from_request(fds) {
             let timeout = timeout_secs.map(|secs| Duration::from_secs(secs.into()));
-            let held = [socket.as_raw_fd()];
-            run(sys::static_at(test), timeout, channels, &held, None);
+            run(sys::static_at(test), timeout, channels, held, interrupt);
         }
     }
 }
@@ -93,6 +98,21 @@ pub(super) fn run_alone(
     let held = [signals.as_fd().as_raw_fd()];
     run(test, timeout, channels, &held, Some(&signals));
     sys::exit_now(0)
+}
+
+/// A lone slot that waits for its one test on `socket`: libtest's harness running one test,
+/// whose runner is multithreaded by the time the test's thread asks (see `direct`). Says
+/// hello, serves requests one after another as a pooled slot does, and exits when the
+/// runner closes its end.
+pub(super) fn serve_alone(socket: OwnedFd, runner: Pid) -> ! {
+    let Ok(signals) = prepare_alone(runner) else {
+        sys::exit_now(1)
+    };
+    if say_hello(&socket).is_err() {
+        sys::exit_now(1);
+    }
+    let held = [socket.as_raw_fd(), signals.as_fd().as_raw_fd()];
+    serve_requests(&socket, &held, Some(&signals))
 }
 
 /// A lone slot's start: SIGTERM when the runner dies, checked against a runner already
@@ -122,6 +142,11 @@ fn prepare(socket: &OwnedFd) -> Result<()> {
         call: "prctl(PR_SET_CHILD_SUBREAPER, 1)",
         source,
     })?;
+    say_hello(socket)
+}
+
+/// The hello: this slot's pid, once it runs.
+fn say_hello(socket: &OwnedFd) -> Result<()> {
     let hello = getpid().as_raw().to_le_bytes();
     sys::retry_on_eintr(|| send(socket.as_raw_fd(), &hello, MsgFlags::MSG_NOSIGNAL))
         .map(drop)

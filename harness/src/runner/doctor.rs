@@ -5,7 +5,7 @@
 
 use super::diagnosis::HostFacts;
 use super::probe::{self, Kind};
-use super::session::{Session, Settings};
+use super::session::{Runs, Session, Settings};
 
 /// Prints the host report; returns whether every namespace kind works. Must be called
 /// while the process is single-threaded (it starts a fork server).
@@ -67,7 +67,7 @@ pub fn doctor() -> bool {
         default_timeout_secs: None,
         skip_unsupported: false,
     };
-    let session = match Session::start(settings, everything, false) {
+    let session = match Session::start(settings, everything, Runs::Many) {
         Ok(session) => session,
         Err(error) => {
             println!("\nnstest cannot start its fork server: {error}");

@@ -14,7 +14,7 @@ use crate::registry::{self, ShouldPanic};
 use cli::{Parsed, ProcessEnv};
 use report::{Desc, Record};
 use run::{Run, Tally};
-use session::{Session, Settings};
+use session::{Runs, Session, Settings};
 
 mod capture;
 mod cli;
@@ -59,6 +59,10 @@ pub fn run_main_then(in_runner: fn()) -> ! {
     // A run of one test (nextest's `--exact NAME` for every test, an editor's run button)
     // forks that test's sandbox itself, on this thread: see `process::direct`.
     let one_test = select::at_most_one(&options);
+    let runs = match one_test {
+        true => Runs::OneHere,
+        false => Runs::Many,
+    };
     let concurrency = match one_test {
         true => 1,
         false => cli::concurrency(&options, &ProcessEnv)
@@ -77,7 +81,7 @@ pub fn run_main_then(in_runner: fn()) -> ! {
     // starts no process at all.
     let session = (!options.list).then(|| {
         let needs = Plan::union(tests.iter().map(|test| &test.plan));
-        Session::start(settings, needs, one_test)
+        Session::start(settings, needs, runs)
             .unwrap_or_else(|error| fail(&format!("nstest: cannot start: {error}")))
     });
     let named: Vec<(String, bool, bool)> = tests

@@ -76,9 +76,21 @@ impl Settings {
     }
 }
 
+/// What a run will run, as far as it knows when it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Runs {
+    /// Any number of tests: a fork server and a pool of slots.
+    Many,
+    /// One test at most, on this thread, which stays the only one (`nstest::main!()`):
+    /// the runner forks the sandbox itself.
+    OneHere,
+    /// One test at most, on a thread libtest starts later: one lone slot, forked now.
+    OneLater,
+}
+
 /// How a run's sandboxes are started.
 pub(crate) enum Launcher {
-    /// Through the fork server and its slots: a run of more than one test.
+    /// Through the fork server and its slots (or one lone slot, [`Runs::OneLater`]).
     Server(ForkServer),
     /// Forked by the runner itself: a run of one test (see `process::direct`).
     Direct,
@@ -96,21 +108,23 @@ pub(crate) struct Session {
 
 impl Session {
     /// Makes the probe's sandboxes (the first one with `probe_needs`) and forks the fork
-    /// server, or, for a run of `one_test`, prepares the runner to fork that test's
-    /// sandbox itself (`process::direct`): a fork server and a slot would only add two
-    /// processes to the one test's. Must run while the process is single-threaded, once
-    /// every test exists; with `one_test` the process must stay single-threaded.
+    /// server; for a run of one test (see [`Runs`]), the runner instead forks that test's
+    /// sandbox itself, or one lone slot for it (`process::direct`): a fork server and a
+    /// pool would only add processes to the test's own. Must run while the process is
+    /// single-threaded, once every test exists; with [`Runs::OneHere`] it must stay so.
     ///
     /// # Errors
     ///
     /// Why the fork server could not start.
-    pub(crate) fn start(settings: Settings, probe_needs: Plan, one_test: bool) -> Result<Session> {
+    pub(crate) fn start(settings: Settings, probe_needs: Plan, runs: Runs) -> Result<Session> {
         let probes = probe::probe_tests(probe_needs);
-        let launcher = if one_test {
-            direct::prepare()?;
-            Launcher::Direct
-        } else {
-            Launcher::Server(ForkServer::start()?)
+        let launcher = match runs {
+            Runs::Many => Launcher::Server(ForkServer::start()?),
+            Runs::OneHere => {
+                direct::prepare()?;
+                Launcher::Direct
+            }
+            Runs::OneLater => Launcher::Server(ForkServer::start_alone()?),
         };
         Ok(Session {
             settings,
