@@ -1,6 +1,7 @@
-//! Runs in: a PID namespace's init, PID 1, cloned by the slot straight into the test's new
-//! user, PID and other namespaces. Builds the sandbox, forks the test as PID 2, reaps, and
-//! kills the rest of the namespace when the test ends.
+//! Runs in: a PID namespace's init, PID 1, cloned by the slot (or by the runner of one
+//! test, see `direct`) straight into the test's new user, PID and other namespaces. Builds
+//! the sandbox, forks the test as PID 2, reaps, kills the rest of the namespace when the
+//! test ends, and writes the exit frame straight to the runner.
 //!
 //! pid_namespaces(7): PID 1 ignores every signal it has no handler for, so a test running
 //! as PID 1 that calls `abort()` would not die by SIGABRT, and when PID 1 exits the kernel
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::{ForkResult, Gid, Uid};
 
-use super::{reap, send_report, set_death_signal, setup_failed, test_process, write_all};
+use super::{never_started, reap, set_death_signal, test_process, write_all};
 use crate::error::{Error, Result};
 use crate::registry::Test;
 use crate::sandbox;
@@ -24,10 +25,10 @@ use crate::wire::{ExitFrame, Termination};
 
 /// Init's life: `uid`/`gid` are its parent's ids, read before the clone (inside a new
 /// user namespace they read as the overflow id until the maps are written). `frame` is
-/// where init tells its parent (the slot, or the runner itself when it runs only this
-/// test) how the test ended and how many processes it left. With `timeout` init kills the
-/// namespace when the test runs longer (the runner, unlike a slot, does not watch the
-/// clock); a slot passes `None` and keeps the clock itself.
+/// the runner's exit pipe, where init tells how the test ended and how many processes it
+/// left, and then exits with status 0 (with any other status its parent writes the
+/// frame). With `timeout` init kills the namespace when the test runs longer (the runner,
+/// unlike a slot, does not watch the clock); a slot passes `None` and keeps the clock.
 pub(super) fn run(
     test: &'static Test,
     report: OwnedFd,
@@ -52,7 +53,7 @@ pub(super) fn run(
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(error) => {
-            send_report(&report, &setup_failed(&error));
+            never_started(&error, &report, &frame);
             sys::exit_now(0);
         }
     };
@@ -73,6 +74,8 @@ pub(super) fn run(
             _ => leaked,
         };
         let _ = write_all(&frame, &ExitFrame { test: end, leaked }.encode());
+        // Status 0 says the frame was written: the parent writes none of its own.
+        sys::exit_now(0)
     }
-    sys::exit_now(0)
+    sys::exit_now(1)
 }
