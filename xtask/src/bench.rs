@@ -9,7 +9,8 @@
 //! Prints a table with ratios, and for each target (issue 23) the ratio of every round,
 //! whether the median met it and how many rounds did; writes it all to
 //! `target/bench/bench.md`.
-//! `NSTEST_BENCH_ONLY=network` measures only the network rows.
+//! `NSTEST_BENCH_ONLY=network` measures only the network rows; `NSTEST_BENCH_USER=nstest-ci`
+//! (as root) runs every measured binary as that unprivileged user.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,13 +65,20 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
                 .args(["--test", test_target, "--no-tests=pass"])
                 .args(extra)
                 .env("CARGO_TARGET_DIR", &target);
+            if let Some(user) = bench_user() {
+                // nextest runs each test binary through cargo's target runner.
+                c.env(
+                    "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER",
+                    setpriv_args(&user).join(" "),
+                );
+            }
             wall_ms(&mut c)
         };
         let empty = nextest(&["-E", "none()"])?;
         Ok((nextest(&[])? - empty) / N)
     };
     let floor_run = |mode: &str, workers: usize| -> Result<f64, String> {
-        let out = run_capture(Command::new(&floor).args([mode, "1000", &workers.to_string()]))?;
+        let out = run_capture(as_user(&floor).args([mode, "1000", &workers.to_string()]))?;
         out.trim()
             .parse::<f64>()
             .map_err(|e| format!("floor printed {out:?}: {e}"))
@@ -85,7 +93,7 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
                 let binary = exe(&format!("mode_{mode}"))?;
                 keep(
                     format!("nstest {mode} {t}"),
-                    wall_ms(Command::new(binary).args(test_args(t)))?,
+                    wall_ms(as_user(binary).args(test_args(t)))?,
                 );
             }
         }
@@ -97,12 +105,12 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
         for &t in &threads {
             keep(
                 format!("plain {t}"),
-                wall_ms(Command::new(exe("plain")?).args(test_args(t)))?,
+                wall_ms(as_user(exe("plain")?).args(test_args(t)))?,
             );
             // The same net tests under libtest's harness: unit tests in `mod tests`.
             keep(
                 format!("libtest_net {t}"),
-                wall_ms(Command::new(exe("libtest_net")?).args(test_args(t)))?,
+                wall_ms(as_user(exe("libtest_net")?).args(test_args(t)))?,
             );
         }
         // Under nextest every test is a process of its own (`--exact NAME`), so this is the
@@ -116,7 +124,7 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
         }
         keep(
             "forked".into(),
-            wall_ms(Command::new(exe("forked")?).args(test_args(t)))?,
+            wall_ms(as_user(exe("forked")?).args(test_args(t)))?,
         );
         // Flatness compares like with like: each side minus the same binary's run of no
         // test, so that touching (and, at exit, unmapping) the 1 GiB is not counted per test.
@@ -130,12 +138,9 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
         );
         keep(
             "serial".into(),
-            wall_ms(&mut Command::new(exe("ports_serial")?))?,
+            wall_ms(&mut as_user(exe("ports_serial")?))?,
         );
-        keep(
-            "ports".into(),
-            wall_ms(&mut Command::new(exe("ports_nstest")?))?,
-        );
+        keep("ports".into(), wall_ms(&mut as_user(exe("ports_nstest")?))?);
     }
     let rounds = |key: &str| samples.get(key).cloned().unwrap_or_default();
     // Per-test overhead of a binary's run, per round: minus libtest's in-process run.
@@ -431,7 +436,7 @@ fn network_rows(
     note: &mut impl FnMut(String, String),
 ) -> Result<Vec<(&'static str, f64)>, String> {
     let run = |test: &str| -> Result<Vec<(String, f64)>, String> {
-        let out = run_capture(Command::new(exe).args([
+        let out = run_capture(as_user(exe).args([
             test,
             "--exact",
             "--nocapture",
@@ -510,13 +515,44 @@ fn bench_lines(out: &str) -> Result<Vec<(String, f64)>, String> {
 
 /// (wall time of `filter`'s tests - wall time of a run selecting no test) / N, one thread.
 fn per_test_vs_empty(exe: &Path, filter: &str) -> Result<f64, String> {
-    let all = wall_ms(Command::new(exe).arg(filter).args(test_args(1)))?;
+    let all = wall_ms(as_user(exe).arg(filter).args(test_args(1)))?;
     let none = wall_ms(
-        Command::new(exe)
+        as_user(exe)
             .args(["--exact", "no_such_test"])
             .args(test_args(1)),
     )?;
     Ok((all - none) / N)
+}
+
+/// `NSTEST_BENCH_USER`: run every measured binary as this (unprivileged) user, through
+/// setpriv(1), as root may: nstest must be as fast for the users who run it as for CI.
+/// Both sides of every ratio run the same way.
+fn bench_user() -> Option<String> {
+    std::env::var("NSTEST_BENCH_USER")
+        .ok()
+        .filter(|user| !user.is_empty())
+}
+
+fn setpriv_args(user: &str) -> Vec<String> {
+    vec![
+        "setpriv".into(),
+        format!("--reuid={user}"),
+        format!("--regid={user}"),
+        "--init-groups".into(),
+    ]
+}
+
+/// A command for a measured binary, run as [`bench_user`] when one is set.
+fn as_user(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match bench_user() {
+        Some(user) => {
+            let args = setpriv_args(&user);
+            let mut command = Command::new(&args[0]);
+            command.args(&args[1..]).arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
 }
 
 fn test_args(threads: usize) -> Vec<String> {
@@ -683,7 +719,7 @@ fn peak_rss_kib(exe: &Path, args: &[String]) -> Result<i64, String> {
 pub fn rss_of(args: &[String]) -> Result<(), String> {
     let (exe, rest) = args.split_first().ok_or("bench-rss needs a command")?;
     // No settling here: the bench runs this helper through `run_capture`, which already does.
-    succeed(Command::new(exe).args(rest))?;
+    succeed(as_user(exe).args(rest))?;
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
         .map_err(|e| e.to_string())?;
     println!("{}", usage.max_rss());
@@ -726,11 +762,11 @@ fn machine() -> String {
         .find_map(|l| l.strip_prefix("Uid:"))
         .and_then(|l| l.split_whitespace().next().map(str::to_owned))
         .unwrap_or_default();
-    format!(
-        "{} cores ({cpu}), Linux {}, uid {uid}",
-        cores(),
-        kernel.trim()
-    )
+    let who = match bench_user() {
+        Some(user) => format!("as user {user} (setpriv from uid {uid})"),
+        None => format!("uid {uid}"),
+    };
+    format!("{} cores ({cpu}), Linux {}, {who}", cores(), kernel.trim())
 }
 
 fn markdown(
