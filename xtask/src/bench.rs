@@ -86,7 +86,11 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
     let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for round in 1..=reps {
         println!("round {round} of {reps} (N = {N} trivial tests per row)...");
-        let mut keep = |key: String, value: f64| samples.entry(key).or_default().push(value);
+        let mut keep = |key: String, value: f64| {
+            // Raw, as measured: a bench cut short still tells what it saw.
+            println!("    {key}: {value:.3}");
+            samples.entry(key).or_default().push(value);
+        };
         for mode in MODES {
             for &t in &threads {
                 keep(format!("floor {mode} {t}"), floor_run(mode, t)?);
