@@ -63,11 +63,8 @@ pub fn run_main_then(in_runner: fn()) -> ! {
         true => Runs::OneHere,
         false => Runs::Many,
     };
-    let concurrency = match one_test {
-        true => 1,
-        false => cli::concurrency(&options, &ProcessEnv)
-            .unwrap_or_else(|message| fail(&format!("error: {message}"))),
-    };
+    let concurrency = cli::concurrency(&options, &ProcessEnv)
+        .unwrap_or_else(|message| fail(&format!("error: {message}")));
     let tests = match one_test {
         true => registry::unordered_tests(),
         false => registry::all_tests(),
@@ -138,7 +135,10 @@ pub fn run_main_then(in_runner: fn()) -> ! {
             let _ = file.write_all(report::log_line(desc, record).as_bytes());
         }
     };
+    // libtest prints as a multithreaded run whenever it may use threads, one test or not.
     let mut printer = report::printer(&options, concurrency > 1);
+    // A run of one test forks from this thread and must start no other (`process::direct`).
+    let concurrency = if one_test { 1 } else { concurrency };
     let (summary, mut tally): (_, Tally) = run::run_all(
         &run,
         &tests,
