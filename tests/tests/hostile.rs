@@ -49,32 +49,38 @@ fn assert_outcomes(r: &support::Run, expected: &[(&str, &str)]) {
     assert_eq!(outcomes.len(), expected.len(), "{}", r.dump());
 }
 
+/// The tests a run of the fixture runs, each with its outcome, but for the two whose
+/// output is checked by content only.
+const MISBEHAVIOURS: [(&str, &str); 13] = [
+    ("passes", "ok"),
+    ("passes_but_leaves_a_daemon", "ok"),
+    ("passes_but_leaves_a_child_holding_its_output", "ok"),
+    ("tries_to_kill_its_parent_with_pid", "ok"),
+    ("sleeps_past_its_timeout", "FAILED"),
+    ("sleeps_past_its_timeout_with_pid", "FAILED"),
+    ("kills_itself_with_sigkill", "FAILED"),
+    ("exits_zero_before_reporting", "FAILED"),
+    ("panics_inside_the_panic_hook", "FAILED"),
+    ("panics_while_panicking", "FAILED"),
+    ("writes_garbage_into_every_inherited_fd", "FAILED"),
+    ("closes_every_inherited_fd", "FAILED"),
+    ("kills_its_parent", "FAILED"),
+];
+
 #[test]
 fn every_misbehaviour_fails_with_its_cause_and_the_others_still_pass() {
     let marker = marker("all");
     let r = run(BIN, &[], &[("NSTEST_MARKER", marker.clone())]);
     assert_eq!(r.code, Some(101), "{}", r.dump());
-    let expected = [
-        ("passes", "ok"),
-        ("passes_but_leaves_a_daemon", "ok"),
-        ("passes_but_leaves_a_child_holding_its_output", "ok"),
-        ("tries_to_kill_its_parent_with_pid", "ok"),
-        ("sleeps_past_its_timeout", "FAILED"),
-        ("sleeps_past_its_timeout_with_pid", "FAILED"),
-        ("kills_itself_with_sigkill", "FAILED"),
-        ("exits_zero_before_reporting", "FAILED"),
-        ("panics_inside_the_panic_hook", "FAILED"),
-        ("panics_while_panicking", "FAILED"),
+    let mut expected = MISBEHAVIOURS.to_vec();
+    expected.extend([
         ("panics_with_a_payload_that_is_not_a_string", "FAILED"),
-        ("writes_garbage_into_every_inherited_fd", "FAILED"),
-        ("closes_every_inherited_fd", "FAILED"),
-        ("kills_its_parent", "FAILED"),
         ("prints_a_gigabyte", "FAILED"),
         ("sleeps_until_the_default_timeout", "ignored"),
         ("runs_after_a_test_killed_its_parent", "ignored"),
         ("waits_for_the_runner_to_be_killed", "ignored"),
         ("waits_for_the_runner_to_be_killed_with_pid", "ignored"),
-    ];
+    ]);
     assert_outcomes(&r, &expected);
 
     let last_line = |name: &str| {
@@ -175,6 +181,53 @@ fn every_misbehaviour_fails_with_its_cause_and_the_others_still_pass() {
     );
     // Nothing survives the run.
     assert_eq!(processes_with(&marker), Vec::<String>::new());
+}
+
+/// A run of one test (`--exact NAME`, as nextest runs every test) forks the sandbox from
+/// the runner itself, without a fork server or a pool (see `process::direct`): every
+/// misbehaviour ends there with the same verdict and the same cause as in a run of all,
+/// leftovers are killed and counted, and nothing survives.
+#[test]
+fn a_run_of_one_test_ends_each_misbehaviour_as_a_run_of_all_does() {
+    let marker = marker("one");
+    let envs = [("NSTEST_MARKER", marker.clone())];
+    // The gigabyte is left to the run of all: it proves the pipe, not the process tree.
+    let all = run(BIN, &["--skip", "prints_a_gigabyte"], &envs);
+    let last_line = |r: &support::Run, name: &str| {
+        r.failure(name)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let leaked = |r: &support::Run, name: &str| {
+        r.stderr
+            .lines()
+            .any(|l| l.trim().starts_with(&format!("{name} (")))
+    };
+    for (name, verdict) in MISBEHAVIOURS {
+        let one = run(BIN, &["--exact", name], &envs);
+        assert_outcomes(&one, &[(name, verdict)]);
+        assert_eq!(
+            one.code,
+            Some(if verdict == "ok" { 0 } else { 101 }),
+            "{name}"
+        );
+        if verdict == "FAILED" {
+            assert_eq!(last_line(&one, name), last_line(&all, name), "{name}");
+        }
+        assert_eq!(
+            leaked(&one, name),
+            leaked(&all, name),
+            "{name}: {}",
+            one.dump()
+        );
+        assert_eq!(
+            processes_with(&marker),
+            Vec::<String>::new(),
+            "after {name}"
+        );
+    }
 }
 
 /// A test without a supervisor runs in its runner thread's slot; one that kills the slot

@@ -1,6 +1,8 @@
-//! Runs in: a PID namespace's init, PID 1, cloned by the slot straight into the test's new
-//! user, PID and other namespaces. Builds the sandbox, forks the test as PID 2, reaps, and
-//! kills the rest of the namespace when the test ends.
+//! Runs in: a PID namespace's init, PID 1, cloned by the slot (or by the runner of one
+//! test, see `direct`) straight into the test's new user, PID and other namespaces. Builds
+//! the sandbox, forks the test as PID 2, reaps, kills the rest of the namespace when the
+//! test ends, and writes the exit frame: straight to the runner, or to its slot when the
+//! slot has limits to add to it.
 //!
 //! pid_namespaces(7): PID 1 ignores every signal it has no handler for, so a test running
 //! as PID 1 that calls `abort()` would not die by SIGABRT, and when PID 1 exits the kernel
@@ -11,26 +13,32 @@
 //! too, so init creates it and the test enters it when init forks it.
 
 use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
 
 use nix::unistd::{ForkResult, Gid, Uid};
 
-use super::{reap, send_report, set_death_signal, setup_failed, test_process, write_all};
+use super::{never_started, reap, set_death_signal, test_process, write_all};
 use crate::error::{Error, Result};
 use crate::registry::Test;
 use crate::sandbox;
 use crate::sys;
-use crate::wire::{ExitFrame, LimitsHit};
+use crate::wire::{ExitFrame, LimitsHit, Termination};
 
-/// Init's life: `uid`/`gid` are the slot's ids, read before the clone (inside a new user
-/// namespace they read as the overflow id until the maps are written). `frame` is where
-/// init tells the slot how the test ended and how many processes it left.
+/// Init's life: `uid`/`gid` are its parent's ids, read before the clone (inside a new
+/// user namespace they read as the overflow id until the maps are written). `frame` is
+/// the runner's exit pipe (or the slot's pipe, see `slot::start_init`), where init tells
+/// how the test ended and how many processes it left, and then exits with status 0 (with
+/// any other status its parent writes the frame). With `timeout` init kills the namespace when the test runs longer (the runner,
+/// unlike a slot, does not watch the clock); a slot passes `None` and keeps the clock.
 pub(super) fn run(
     test: &'static Test,
     report: OwnedFd,
     output: Option<OwnedFd>,
     frame: OwnedFd,
     (uid, gid): (Uid, Gid),
+    timeout: Option<Duration>,
 ) -> ! {
+    let deadline = timeout.map(|after| Instant::now() + after);
     let started = (|| -> Result<ForkResult> {
         set_death_signal()?;
         sandbox::enter_as_init(&test.plan, uid, gid)?;
@@ -46,21 +54,36 @@ pub(super) fn run(
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(error) => {
-            send_report(&report, &setup_failed(&error));
+            never_started(&error, &report, &frame);
             sys::exit_now(0);
         }
     };
     drop(report);
     drop(output);
-    if let Some(end) = reap::reap_until(test_pid) {
+    let end = match reap::reap_until_deadline(test_pid, deadline) {
+        Some(end) => Some(end),
+        // The deadline passed: the kill below takes the test with the rest.
+        None if deadline.is_some() => Some(Termination::TimedOut),
+        None => None,
+    };
+    if let Some(end) = end {
         let leaked = reap::kill_and_reap_leftovers(reap::kill_namespace);
-        // The slot, which owns the test's cgroup, adds which limits were reached.
+        // After a timeout everything was killed, as the failure says: no count, as when a
+        // slot kills init at the deadline.
+        let leaked = match end {
+            Termination::TimedOut => 0,
+            _ => leaked,
+        };
+        // Which limits were reached is added by a slot that holds the test's cgroup leaf
+        // or watches its CPU time; such a slot gives init a pipe of its own as `frame`.
         let frame_data = ExitFrame {
             test: end,
             leaked,
             limits: LimitsHit::default(),
         };
         let _ = write_all(&frame, &frame_data.encode());
+        // Status 0 says the frame was written: the parent writes none of its own.
+        sys::exit_now(0)
     }
-    sys::exit_now(0)
+    sys::exit_now(1)
 }

@@ -11,6 +11,10 @@
 //!                     ├─ fork, per test without pid ─> test process     test_process.rs
 //!                     └─ clone(NEWUSER|NEWPID|..), per test with pid ─> init, PID 1   init.rs
 //!                                                         └─ fork ─> test process, PID 2
+//!
+//! runner of one test (single-threaded throughout; nextest's `--exact NAME`)  direct.rs
+//!   ├─ fork, without pid ─> lone slot (slot.rs) ─ fork ─> test process
+//!   └─ clone(NEWUSER|NEWPID|..), with pid ─> init, PID 1 ─ fork ─> test process, PID 2
 //! ```
 //!
 //! Imports follow the tree: a role calls only the entry of the roles it forks, and what
@@ -27,8 +31,9 @@ use nix::unistd::getppid;
 
 use crate::error::{Error, Result};
 use crate::sys;
-use crate::wire::Report;
+use crate::wire::{ExitFrame, LimitsHit, Report, Termination};
 
+pub(crate) mod direct;
 pub(crate) mod fork_server;
 mod init;
 mod panic_output;
@@ -90,6 +95,18 @@ fn setup_failed(error: &Error) -> Report {
         errno: error.errno(),
         detail: error.to_string(),
     }
+}
+
+/// A sandbox that never started: what the report says is all there is, and the frame
+/// says so as a test process that failed its setup says it (status 0, nothing left).
+fn never_started(error: &Error, report: &OwnedFd, exit: &OwnedFd) {
+    send_report(report, &setup_failed(error));
+    let frame = ExitFrame {
+        test: Termination::Exited(0),
+        leaked: 0,
+        limits: LimitsHit::default(),
+    };
+    let _ = write_all(exit, &frame.encode());
 }
 
 /// Writes the report; if the runner is gone there is no one left to tell.

@@ -49,23 +49,65 @@ pub(crate) fn reap_until_deadline(target: Pid, deadline: Option<Instant>) -> Opt
     let Some(deadline) = deadline else {
         return reap_until(target);
     };
+    match wait_for(target, Some(deadline), None) {
+        Waited::Ended(end) => Some(end),
+        Waited::TimedOut | Waited::Interrupted => None,
+    }
+}
+
+/// How [`wait_for`] ended.
+pub(crate) enum Waited {
+    /// The target ended so.
+    Ended(Termination),
+    /// The deadline passed with the target still running.
+    TimedOut,
+    /// A signal arrived on the caller's signalfd first.
+    Interrupted,
+}
+
+/// Waits for the child `target` until `deadline`, or until `interrupt` (a signalfd)
+/// becomes readable: what [`reap_until_deadline`] does, for a process that must also stop
+/// waiting when its runner goes (the keeper; see `keeper`). Orphans that end meanwhile
+/// stay zombies until the caller reaps the leftovers.
+pub(crate) fn wait_for(
+    target: Pid,
+    deadline: Option<Instant>,
+    interrupt: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Waited {
     let Ok(pidfd) = sys::pidfd_open(target) else {
         // No pidfd (kernel before 5.3): wait without a deadline rather than not at all.
-        return reap_until(target);
+        return reap_until(target).map_or(Waited::Interrupted, Waited::Ended);
     };
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ms = u16::try_from(left.as_millis().min(u128::from(u16::MAX))).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-        match sys::retry_on_eintr(|| poll(&mut fds, PollTimeout::from(ms))) {
-            Ok(0) if left.is_zero() => return None,
+        let left = deadline.map(|at| at.saturating_duration_since(Instant::now()));
+        let timeout = match left {
+            None => PollTimeout::NONE,
+            Some(left) => {
+                let ms = left.as_millis().min(u128::from(u16::MAX));
+                PollTimeout::from(u16::try_from(ms).unwrap_or(u16::MAX))
+            }
+        };
+        let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        fds.extend(interrupt.map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
+        let ready = sys::retry_on_eintr(|| poll(&mut fds, timeout));
+        let readable = |i: usize| {
+            fds.get(i)
+                .and_then(PollFd::revents)
+                .is_some_and(|r| !r.is_empty())
+        };
+        match ready {
+            Ok(0) if left.is_some_and(|left| left.is_zero()) => return Waited::TimedOut,
             Ok(0) => {}
-            _ => {
+            Ok(_) if readable(0) => {
                 return match sys::retry_on_eintr(|| waitpid(target, None)) {
-                    Ok(status) => termination(status).or_else(|| reap_until(target)),
-                    Err(_) => None,
+                    Ok(status) => termination(status)
+                        .or_else(|| reap_until(target))
+                        .map_or(Waited::Interrupted, Waited::Ended),
+                    Err(_) => Waited::Interrupted,
                 };
             }
+            Ok(_) => return Waited::Interrupted,
+            Err(_) => return Waited::Interrupted,
         }
     }
 }

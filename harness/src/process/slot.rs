@@ -27,17 +27,17 @@
 //! server starts only once it has reaped the old one and no stray process is left; so a
 //! test is reported only once every process of it is gone.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::sys::prctl;
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{MsgFlags, send};
-use nix::unistd::{ForkResult, Pid, getegid, geteuid, getpid};
+use nix::unistd::{ForkResult, Pid, getegid, geteuid, getpid, getppid};
 
-use super::{
-    Channels, die_with_parent, init, reap, send_report, setup_failed, test_process, write_all,
-};
+use super::reap::Waited;
+use super::{Channels, die_with_parent, init, never_started, reap, test_process, write_all};
 use crate::error::{Error, Result};
 use crate::registry::Test;
 use crate::sandbox;
@@ -55,10 +55,26 @@ pub(super) fn serve(socket: OwnedFd) -> ! {
     if prepare(&socket).is_err() {
         sys::exit_now(1);
     }
+    serve_requests(&socket, &[socket.as_raw_fd()], None, None)
+}
+
+/// One test per request on `socket`, until the runner thread closes it. `held` and
+/// `interrupt` are as for [`run`]; `runner` is a lone slot's runner, which it outlives.
+fn serve_requests(
+    socket: &OwnedFd,
+    held: &[RawFd],
+    interrupt: Option<&SignalFd>,
+    runner: Option<Pid>,
+) -> ! {
     let mut leaf = SlotLeaf::join();
     let mut cmsg_buffer = nix::cmsg_space!([RawFd; Request::MAX_FDS]);
     loop {
-        let Some((request, fds)) = request::receive(&socket, &mut cmsg_buffer) else {
+        let Some((request, fds)) = request::receive(socket, &mut cmsg_buffer) else {
+            // A lone slot's runner removes the run's cgroup directories once it has
+            // reaped the slot; when the runner is gone, the slot does.
+            if runner.is_some_and(|runner| getppid() != runner) {
+                leaf.leave_run();
+            }
             sys::exit_now(0)
         };
         // Anything but a test request is dropped with its descriptors, which the runner
@@ -71,9 +87,66 @@ pub(super) fn serve(socket: OwnedFd) -> ! {
         };
         if let Some(channels) = Channels::from_request(fds) {
             let timeout = timeout_secs.map(|secs| Duration::from_secs(secs.into()));
-            run(sys::static_at(test), timeout, channels, &socket, &mut leaf);
+            let test = sys::static_at(test);
+            run(test, timeout, channels, held, interrupt, &mut leaf);
         }
     }
+}
+
+/// A slot forked by the runner itself for the one test it runs (`direct`): no fork
+/// server above it and no socket, the test handed over in the fork. It is then the last
+/// line of clean-up too, as the fork server is for pooled slots: it dies with the runner
+/// by SIGTERM (the runner may be killed by any signal, SIGKILL included, and the test's
+/// leftovers must still go), and Ctrl-C reaches it with the whole process group; either
+/// way, taken through a signalfd, it kills the test and everything it left, and exits.
+/// It holds the test's cgroup leaves and watches its CPU time as a pooled slot does.
+pub(super) fn run_alone(
+    test: &'static Test,
+    timeout: Option<Duration>,
+    channels: Channels,
+    runner: Pid,
+) -> ! {
+    let Ok(signals) = prepare_alone(runner) else {
+        sys::exit_now(1)
+    };
+    let held = [signals.as_fd().as_raw_fd()];
+    let mut leaf = SlotLeaf::join();
+    run(test, timeout, channels, &held, Some(&signals), &mut leaf);
+    sys::exit_now(0)
+}
+
+/// A lone slot that waits for its one test on `socket`: libtest's harness running one test,
+/// whose runner is multithreaded by the time the test's thread asks (see `direct`). Says
+/// hello, serves requests one after another as a pooled slot does, and exits when the
+/// runner closes its end.
+pub(super) fn serve_alone(socket: OwnedFd, runner: Pid) -> ! {
+    let Ok(signals) = prepare_alone(runner) else {
+        sys::exit_now(1)
+    };
+    if say_hello(&socket).is_err() {
+        sys::exit_now(1);
+    }
+    let held = [socket.as_raw_fd(), signals.as_fd().as_raw_fd()];
+    serve_requests(&socket, &held, Some(&signals), Some(runner))
+}
+
+/// A lone slot's start: SIGTERM when the runner dies, checked against a runner already
+/// gone, the subreaper of its test's processes, and its signals through a signalfd.
+fn prepare_alone(runner: Pid) -> Result<SignalFd> {
+    let call = |call| move |source| Error::Sys { call, source };
+    prctl::set_pdeathsig(Signal::SIGTERM).map_err(call("prctl(PR_SET_PDEATHSIG, SIGTERM)"))?;
+    if getppid() != runner {
+        sys::exit_now(1);
+    }
+    prctl::set_child_subreaper(true).map_err(call("prctl(PR_SET_CHILD_SUBREAPER, 1)"))?;
+    let mut mask = SigSet::empty();
+    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        mask.add(signal);
+    }
+    mask.thread_block()
+        .map_err(call("sigprocmask(SIG_BLOCK)"))?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(call("signalfd(SIGTERM|SIGINT|SIGHUP)"))
 }
 
 /// Dies with the fork server, becomes the subreaper of its tests' processes (prctl(2)), and
@@ -84,6 +157,11 @@ fn prepare(socket: &OwnedFd) -> Result<()> {
         call: "prctl(PR_SET_CHILD_SUBREAPER, 1)",
         source,
     })?;
+    say_hello(socket)
+}
+
+/// The hello: this slot's pid, once it runs.
+fn say_hello(socket: &OwnedFd) -> Result<()> {
     let hello = getpid().as_raw().to_le_bytes();
     sys::retry_on_eintr(|| send(socket.as_raw_fd(), &hello, MsgFlags::MSG_NOSIGNAL))
         .map(drop)
@@ -95,11 +173,14 @@ fn prepare(socket: &OwnedFd) -> Result<()> {
 
 /// Runs one test in a fresh sandbox and writes its exit frame once every process of it is
 /// gone. The slot runs one test at a time, so all its children belong to this test.
+/// `held` are the slot's own descriptors, which no child may keep; `interrupt`, a lone
+/// slot's signalfd, ends the wait early.
 fn run(
     test: &'static Test,
     timeout: Option<Duration>,
     channels: Channels,
-    socket: &OwnedFd,
+    held: &[RawFd],
+    interrupt: Option<&SignalFd>,
     leaf: &mut SlotLeaf,
 ) {
     let Channels {
@@ -114,41 +195,43 @@ fn run(
             exit,
         })
     } else if test.plan.pid {
-        start_init(test, socket, report, exit, output)
+        let adds_limits = leaf.holds_any() || test.plan.limits.cpu_secs.is_some();
+        start_init(test, held, report, exit, output, adds_limits)
     } else {
-        start_test_process(test, socket, report, exit, output)
+        start_test_process(test, held, report, exit, output)
     };
     match started {
-        Ok(Started {
-            child,
-            frame_from_init,
-            exit,
-        }) => finish(test, timeout, child, frame_from_init, &exit, leaf),
+        Ok(Started { child, init, exit }) => {
+            finish(test, timeout, child, init, &exit, leaf, interrupt);
+        }
+        // Without a frame the runner would take this slot for dead.
         Err(StartFailed {
             error,
             report,
             exit,
-        }) => {
-            // The sandbox never started: what the report says is all there is, and the
-            // frame says so as a test process that failed its setup says it (status 0,
-            // nothing left). Without a frame the runner would take this slot for dead.
-            send_report(&report, &setup_failed(&error));
-            let frame = ExitFrame {
-                test: Termination::Exited(0),
-                leaked: 0,
-                limits: LimitsHit::default(),
-            };
-            let _ = write_all(&exit, &frame.encode());
-        }
+        }) => never_started(&error, &report, &exit),
     }
 }
 
-/// A sandbox the slot started: its first process, init's frame pipe (with a PID
-/// namespace), and the exit pipe the slot writes the frame to.
+/// A sandbox the slot started: its first process, where init's frame goes (with a PID
+/// namespace), and the exit pipe.
 struct Started {
     child: Pid,
-    frame_from_init: Option<OwnedFd>,
+    init: InitFrame,
     exit: OwnedFd,
+}
+
+/// Where the frame of a PID namespace's init goes.
+enum InitFrame {
+    /// No init: the test process is the slot's child, and the slot writes the frame.
+    NoInit,
+    /// Straight to the runner's exit pipe: the slot has no limits to add, and the runner
+    /// hears the test end without waiting for the slot to wake, read the frame and write
+    /// it again (one wake-up of a process fewer on a test's way). Init's status 0 says it
+    /// wrote it.
+    ToRunner,
+    /// To the slot, on this pipe, which adds the limits its cgroup leaf saw.
+    ToSlot(OwnedFd),
 }
 
 /// A sandbox the slot could not start: why, and the report and exit pipes to say so on.
@@ -158,30 +241,36 @@ struct StartFailed {
     exit: OwnedFd,
 }
 
-/// In a fresh child: closes what the test must not hold: the slot's socket (it could send
-/// requests) and the exit pipe (it could forge its frame).
-fn leave_the_slot(socket: &OwnedFd, exit: OwnedFd) {
-    let _ = sys::close_inherited(socket.as_raw_fd());
-    drop(exit);
+/// In a fresh child: closes the slot's own descriptors (its socket could send requests),
+/// and unblocks the signals a lone slot takes through its signalfd.
+fn leave_the_slot(held: &[RawFd]) {
+    for fd in held {
+        let _ = sys::close_inherited(*fd);
+    }
+    if SigSet::empty().thread_set_mask().is_err() {
+        sys::exit_now(1);
+    }
 }
 
 /// Without a PID namespace: the test process is a plain fork that builds its sandbox in
 /// itself.
 fn start_test_process(
     test: &'static Test,
-    socket: &OwnedFd,
+    held: &[RawFd],
     report: OwnedFd,
     exit: OwnedFd,
     output: Option<OwnedFd>,
 ) -> std::result::Result<Started, StartFailed> {
     match sys::fork() {
         Ok(ForkResult::Child) => {
-            leave_the_slot(socket, exit);
+            leave_the_slot(held);
+            // The test must not hold the exit pipe: it could forge its frame.
+            drop(exit);
             test_process::run(test, report, output, true)
         }
         Ok(ForkResult::Parent { child }) => Ok(Started {
             child,
-            frame_from_init: None,
+            init: InitFrame::NoInit,
             exit,
         }),
         Err(source) => Err(StartFailed {
@@ -195,16 +284,24 @@ fn start_test_process(
     }
 }
 
-/// With a PID namespace: init is cloned straight into the new namespaces, and tells the
-/// slot on a pipe of its own how the test (PID 2) ended.
+/// With a PID namespace: init is cloned straight into the new namespaces, and writes the
+/// exit frame itself: it alone knows how the test (PID 2) ended and what was left. It
+/// writes it on the runner's exit pipe, or, when `adds_limits` (the slot has a cgroup
+/// leaf or watches the test's CPU time), on a pipe of the slot's, which adds which limits
+/// were reached.
 fn start_init(
     test: &'static Test,
-    socket: &OwnedFd,
+    held: &[RawFd],
     report: OwnedFd,
     exit: OwnedFd,
     output: Option<OwnedFd>,
+    adds_limits: bool,
 ) -> std::result::Result<Started, StartFailed> {
-    let (frame_read, frame_write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+    let pipe = match adds_limits {
+        true => nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map(Some),
+        false => Ok(None),
+    };
+    let frame_pipe = match pipe {
         Ok(pipe) => pipe,
         Err(source) => {
             let call = "pipe2(O_CLOEXEC)";
@@ -222,13 +319,22 @@ fn start_init(
     let flags = sandbox::init_clone_flags(&test.plan);
     match sys::clone_into_namespaces(flags) {
         Ok(ForkResult::Child) => {
-            leave_the_slot(socket, exit);
-            drop(frame_read);
-            init::run(test, report, output, frame_write, ids)
+            leave_the_slot(held);
+            let frame = match frame_pipe {
+                Some((read, write)) => {
+                    drop((read, exit));
+                    write
+                }
+                None => exit,
+            };
+            init::run(test, report, output, frame, ids, None)
         }
         Ok(ForkResult::Parent { child }) => Ok(Started {
             child,
-            frame_from_init: Some(frame_read),
+            init: match frame_pipe {
+                Some((read, _write)) => InitFrame::ToSlot(read),
+                None => InitFrame::ToRunner,
+            },
             exit,
         }),
         Err(source) => Err(StartFailed {
@@ -249,9 +355,10 @@ fn finish(
     test: &'static Test,
     timeout: Option<Duration>,
     child: Pid,
-    frame_from_init: Option<OwnedFd>,
+    init: InitFrame,
     exit: &OwnedFd,
     leaf: &mut SlotLeaf,
+    interrupt: Option<&SignalFd>,
 ) {
     let deadline = timeout.map(|after| Instant::now() + after);
     let cpu_before = reaped_cpu();
@@ -263,7 +370,20 @@ fn finish(
             reaped_cpu().saturating_sub(cpu_before) >= Duration::from_secs(secs)
         })
     };
-    let Some(end) = wait_within_limits(test, child, deadline) else {
+    let end = match wait_within_limits(test, child, deadline, interrupt) {
+        Waited::Ended(end) => Some(end),
+        Waited::TimedOut => None,
+        // A lone slot whose runner is gone or interrupted: no one reads a frame, and no
+        // one else removes the run's cgroup directories.
+        Waited::Interrupted => {
+            let _ = kill(child, Signal::SIGKILL);
+            let _ = reap::reap_until(child);
+            let _ = reap::kill_and_reap_leftovers(kill_children);
+            leaf.leave_run();
+            sys::exit_now(1)
+        }
+    };
+    let Some(end) = end else {
         // Timed out, or at the CPU time limit of the tree. Killing the test process (or
         // init, which takes the whole PID namespace with it) and then every leftover
         // leaves nothing running.
@@ -285,19 +405,23 @@ fn finish(
         let _ = write_all(exit, &frame.encode());
         return;
     };
-    let frame = match frame_from_init {
-        // With a PID namespace, init has killed and reaped the rest and knows how the test
-        // (PID 2) ended; the slot only knows how init ended, the fallback when init died
-        // without a word. Either way nothing of the namespace is left once init has been
-        // reaped: when a PID namespace's init exits, the kernel kills every other process
-        // in it and waits for them (pid_namespaces(7); zap_pid_ns_processes).
-        Some(reader) => read_frame(&reader).unwrap_or(ExitFrame {
-            test: end,
-            leaked: 0,
-            limits: LimitsHit::default(),
-        }),
+    // With a PID namespace, init has killed and reaped the rest and knows how the test
+    // (PID 2) ended; the slot only knows how init ended, the fallback when init died
+    // without a word. Either way nothing of the namespace is left once init has been
+    // reaped: when a PID namespace's init exits, the kernel kills every other process in
+    // it and waits for them (pid_namespaces(7); zap_pid_ns_processes).
+    let init_died = ExitFrame {
+        test: end,
+        leaked: 0,
+        limits: LimitsHit::default(),
+    };
+    let frame = match init {
+        // Init wrote the frame to the runner itself when it exited with status 0.
+        InitFrame::ToRunner if end == Termination::Exited(0) => return,
+        InitFrame::ToRunner => init_died,
+        InitFrame::ToSlot(reader) => read_frame(&reader).unwrap_or(init_died),
         // Without one, leftovers were re-parented to this subreaper: kill and reap them.
-        None => ExitFrame {
+        InitFrame::NoInit => ExitFrame {
             test: end,
             leaked: reap::kill_and_reap_leftovers(kill_children),
             limits: LimitsHit::default(),
@@ -333,21 +457,24 @@ fn wait_within_limits(
     test: &'static Test,
     child: Pid,
     deadline: Option<Instant>,
-) -> Option<Termination> {
+    interrupt: Option<&SignalFd>,
+) -> Waited {
+    let interrupt = interrupt.map(AsFd::as_fd);
     let Some(secs) = test.plan.limits.cpu_secs else {
-        return reap::reap_until_deadline(child, deadline);
+        return reap::wait_for(child, deadline, interrupt);
     };
     let limit = secs.saturating_mul(sandbox::limits::ticks_per_second());
     loop {
         let step = Instant::now() + CPU_CHECK_EVERY;
         let until = deadline.map_or(step, |at| at.min(step));
-        if let Some(end) = reap::reap_until_deadline(child, Some(until)) {
-            return Some(end);
+        match reap::wait_for(child, Some(until), interrupt) {
+            Waited::TimedOut => {}
+            waited => return waited,
         }
         if deadline.is_some_and(|at| Instant::now() >= at)
             || sandbox::limits::tree_cpu_ticks() >= limit
         {
-            return None;
+            return Waited::TimedOut;
         }
     }
 }
@@ -364,8 +491,9 @@ fn read_frame(fd: &OwnedFd) -> Option<ExitFrame> {
     ExitFrame::decode(&buf).ok()
 }
 
-/// Without a PID namespace: SIGKILL to every child of this subreaper.
-fn kill_children() {
+/// Without a PID namespace: SIGKILL to every child of this subreaper (a slot, or the
+/// runner that runs one test).
+pub(super) fn kill_children() {
     for pid in sys::children_of_self() {
         let _ = kill(pid, Signal::SIGKILL);
     }

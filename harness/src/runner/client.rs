@@ -15,6 +15,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
+use crate::process::direct;
 use crate::process::fork_server::{self, HELLO_LEN};
 use crate::registry::Test;
 use crate::sys;
@@ -31,8 +32,9 @@ struct Slot {
 /// the slots that run no test right now.
 #[derive(Debug)]
 pub(crate) struct ForkServer {
-    socket: OwnedFd,
-    pid: Pid,
+    /// One end of the fork server's request socket, and its pid; `None` for a lone slot
+    /// (libtest's harness running one test: see `process::direct`), which is not replaced.
+    server: Option<(OwnedFd, Pid)>,
     idle: Mutex<Vec<Slot>>,
     /// The runner's end of the first slot's socket, which the fork server starts unasked;
     /// taken by the first test that needs a slot.
@@ -64,16 +66,26 @@ impl ForkServer {
     ///
     /// [`Error::Multithreaded`] if another thread exists, or the failing call.
     pub(crate) fn start() -> Result<ForkServer> {
-        // What a test's network needs from the host's view (capture files, clocks) is
-        // opened now, while this process is the only one of the run, so every test
-        // process inherits it.
-        crate::network::prepare();
         let (socket, first_slot, pid) = fork_server::start()?;
         Ok(ForkServer {
-            socket,
-            pid,
+            server: Some((socket, pid)),
             idle: Mutex::new(Vec::new()),
             first_slot: Mutex::new(Some(first_slot)),
+        })
+    }
+
+    /// Forks one lone slot and no fork server: for libtest's harness running one test,
+    /// whose runner has threads by the time the test asks. Same conditions as [`start`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`ForkServer::start`].
+    pub(crate) fn start_alone() -> Result<ForkServer> {
+        let (slot, _pid) = direct::start_lone_slot()?;
+        Ok(ForkServer {
+            server: None,
+            idle: Mutex::new(Vec::new()),
+            first_slot: Mutex::new(Some(slot)),
         })
     }
 
@@ -126,11 +138,18 @@ impl ForkServer {
         if let (Some(socket), None) = (first, replacing) {
             return hello(socket);
         }
+        let Some((server, _)) = &self.server else {
+            // A run of one test had its one slot.
+            return Err(sys_error(
+                "a second nstest slot in a run of one test",
+                Errno::EBUSY,
+            ));
+        };
         let (socket, slot_end) = request::socket_pair()?;
         let request = Request::StartSlot {
             replacing: replacing.map(|pid| pid.as_raw().unsigned_abs()),
         };
-        request::send(&self.socket, &request, &[slot_end.as_raw_fd()]).map_err(|source| {
+        request::send(server, &request, &[slot_end.as_raw_fd()]).map_err(|source| {
             sys_error("sendmsg(slot request to the nstest fork server)", source)
         })?;
         drop(slot_end);
@@ -141,8 +160,22 @@ impl ForkServer {
     /// run leaves no process behind, not even a zombie for the host's init to collect.
     /// Call it once every test has ended.
     pub(crate) fn stop(&self) {
-        let _ = shutdown(self.socket.as_raw_fd(), Shutdown::Both);
-        let _ = sys::retry_on_eintr(|| waitpid(self.pid, None));
+        match &self.server {
+            Some((socket, pid)) => {
+                let _ = shutdown(socket.as_raw_fd(), Shutdown::Both);
+                let _ = sys::retry_on_eintr(|| waitpid(*pid, None));
+            }
+            // A lone slot exits when its socket closes.
+            None => {
+                let idle =
+                    std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+                for slot in idle {
+                    let _ = shutdown(slot.socket.as_raw_fd(), Shutdown::Both);
+                    let _ = sys::retry_on_eintr(|| waitpid(slot.pid, None));
+                }
+                direct::stop();
+            }
+        }
     }
 }
 
@@ -159,6 +192,14 @@ impl Lease<'_> {
         let Lease { server, slot } = self;
         let slot = if frame_arrived {
             slot
+        } else if server.server.is_none() {
+            // A lone slot has no fork server to clean up after it: this runner, its
+            // subreaper, does, and the run has no slot left.
+            let pid = slot.pid;
+            drop(slot);
+            let _ = sys::retry_on_eintr(|| waitpid(pid, None));
+            direct::kill_and_reap_orphans();
+            return Ok(());
         } else {
             let pid = slot.pid;
             // Closing our end ends the old slot if it is in fact still alive.

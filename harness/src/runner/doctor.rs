@@ -5,7 +5,7 @@
 
 use super::diagnosis::HostFacts;
 use super::probe::{self, Kind};
-use super::session::{Session, Settings};
+use super::session::{Runs, Session, Settings};
 use crate::sandbox::leaf::{Controller, Version};
 
 /// Prints the host report; returns whether every namespace kind works. Must be called
@@ -68,7 +68,7 @@ pub fn doctor() -> bool {
         default_timeout_secs: None,
         skip_unsupported: false,
     };
-    let session = match Session::start(settings, everything) {
+    let session = match Session::start(settings, everything, Runs::Many) {
         Ok(session) => session,
         Err(error) => {
             println!("\nnstest cannot start its fork server: {error}");
@@ -76,7 +76,7 @@ pub fn doctor() -> bool {
         }
     };
     let missing = session.find_missing(&everything);
-    session.server.stop();
+    session.stop();
 
     println!();
     let without_user = missing.iter().any(|m| m.kind == Kind::User);

@@ -32,10 +32,12 @@
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 
+use super::cli::{self, Parsed, ProcessEnv};
 use super::outcome::Outcome;
 use super::probe::{self, Missing};
 use super::report::{Verdict, failure, notice};
-use super::session::{Session, Settings};
+use super::select;
+use super::session::{Runs, Session, Settings};
 use super::trial;
 use crate::registry::Test;
 use crate::sys;
@@ -61,8 +63,13 @@ pub fn start() {
             return Err("the test binary was started to list its tests".into());
         }
         let settings = Settings::from_env()?;
+        // Run as nextest runs every test, `--exact NAME`: one lone slot, no fork server.
+        let runs = match one_test_only() {
+            true => Runs::OneLater,
+            false => Runs::Many,
+        };
         // Which kinds the tests need is not known before the first test: probe for all.
-        let session = Session::start(settings, probe::everything())
+        let session = Session::start(settings, probe::everything(), runs)
             .map_err(|error| format!("nstest cannot start its fork server before main: {error}"))?;
         // Stop it when the binary exits, so that not even a zombie is left.
         sys::at_exit(stop_at_exit);
@@ -76,18 +83,37 @@ pub fn start() {
 
 extern "C" fn stop_at_exit() {
     if let Some(Ok(state)) = STATE.get() {
-        state.session.server.stop();
+        state.session.stop();
     }
 }
 
-/// `--list`, `--help` or `-h` on the command line, read from `/proc/self/cmdline`:
-/// `std::env::args` is not guaranteed to be set up yet in a constructor.
+/// `--list`, `--help` or `-h` on the command line.
 fn listing_only() -> bool {
+    command_line()
+        .iter()
+        .skip(1)
+        .any(|arg| matches!(arg.as_str(), "--list" | "--help" | "-h"))
+}
+
+/// Whether the command line selects one test at most (`--exact` and one name), read as
+/// `nstest::main!()`'s runner reads its own; a line it cannot read runs a fork server.
+fn one_test_only() -> bool {
+    match cli::parse(&command_line(), &ProcessEnv) {
+        Ok(Parsed::Run(options)) => select::at_most_one(&options),
+        _ => false,
+    }
+}
+
+/// The arguments, from `/proc/self/cmdline`: `std::env::args` is not guaranteed to be
+/// set up yet in a constructor.
+fn command_line() -> Vec<String> {
     let cmdline = std::fs::read("/proc/self/cmdline").unwrap_or_default();
+    // Each argument ends with a NUL: the last split is the empty rest.
+    let cmdline = cmdline.strip_suffix(&[0]).unwrap_or(&cmdline);
     cmdline
         .split(|&b| b == 0)
-        .skip(1)
-        .any(|arg| matches!(arg, b"--list" | b"--help" | b"-h"))
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect()
 }
 
 /// Whether libtest captures output: not with `--nocapture` (or `--no-capture`), nor with

@@ -14,7 +14,7 @@ use crate::registry::{self, ShouldPanic};
 use cli::{Parsed, ProcessEnv};
 use report::{Desc, Record};
 use run::{Run, Tally};
-use session::{Session, Settings};
+use session::{Runs, Session, Settings};
 
 mod capture;
 mod cli;
@@ -58,9 +58,19 @@ pub fn run_main_then(in_runner: fn()) -> ! {
     }
     let settings =
         Settings::from_env().unwrap_or_else(|message| fail(&format!("nstest: {message}")));
+    // A run of one test (nextest's `--exact NAME` for every test, an editor's run button)
+    // forks that test's sandbox itself, on this thread: see `process::direct`.
+    let one_test = select::at_most_one(&options);
+    let runs = match one_test {
+        true => Runs::OneHere,
+        false => Runs::Many,
+    };
     let concurrency = cli::concurrency(&options, &ProcessEnv)
         .unwrap_or_else(|message| fail(&format!("error: {message}")));
-    let tests = registry::all_tests();
+    let tests = match one_test {
+        true => registry::unordered_tests(),
+        false => registry::all_tests(),
+    };
     // The fork server starts before anything is allocated per test (the selection, the
     // names): each fork it makes copies its page tables, and each sandbox process unmaps
     // them again when it exits, so every page it holds is paid twice per test. It serves
@@ -70,7 +80,7 @@ pub fn run_main_then(in_runner: fn()) -> ! {
     // starts no process at all.
     let session = (!options.list).then(|| {
         let needs = Plan::union(tests.iter().map(|test| &test.plan));
-        Session::start(settings, needs)
+        Session::start(settings, needs, runs)
             .unwrap_or_else(|error| fail(&format!("nstest: cannot start: {error}")))
     });
     let named: Vec<(String, bool, bool)> = tests
@@ -127,7 +137,10 @@ pub fn run_main_then(in_runner: fn()) -> ! {
             let _ = file.write_all(report::log_line(desc, record).as_bytes());
         }
     };
+    // libtest prints as a multithreaded run whenever it may use threads, one test or not.
     let mut printer = report::printer(&options, concurrency > 1);
+    // A run of one test forks from this thread and must start no other (`process::direct`).
+    let concurrency = if one_test { 1 } else { concurrency };
     let (summary, mut tally): (_, Tally) = run::run_all(
         &run,
         &tests,
@@ -137,7 +150,7 @@ pub fn run_main_then(in_runner: fn()) -> ! {
         printer.as_mut(),
         &mut log,
     );
-    run.session.server.stop();
+    run.session.stop();
     eprint!(
         "{}",
         report::notice::leaks_and_skips(&mut tally.leaked, &tally.skipped)

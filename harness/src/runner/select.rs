@@ -15,6 +15,13 @@ pub(crate) struct Selected {
     pub ignore: bool,
 }
 
+/// Whether `options` select one test at most, whatever the binary holds: `--exact` with
+/// one name, as nextest runs every test, and as an editor's run button and
+/// `cargo test NAME -- --exact` do. (Names are unique, so no second test can match.)
+pub(crate) fn at_most_one(options: &Options) -> bool {
+    options.exact && options.filters.len() == 1 && !options.list
+}
+
 /// The tests `options` select from `tests` (`(name, ignored, should_panic)`, in name
 /// order), in the order they are to run.
 pub(crate) fn select(options: &Options, tests: &[(String, bool, bool)]) -> Vec<Selected> {

@@ -16,6 +16,7 @@ use super::trial::{self, Sandboxed};
 use crate::duration;
 use crate::error::Result;
 use crate::plan::Plan;
+use crate::process::direct;
 use crate::registry::Test;
 
 /// What a run reads from its environment, once, before its first test.
@@ -75,10 +76,30 @@ impl Settings {
     }
 }
 
-/// A started run: its settings, its fork server and what it learns about the host.
+/// What a run will run, as far as it knows when it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Runs {
+    /// Any number of tests: a fork server and a pool of slots.
+    Many,
+    /// One test at most, on this thread, which stays the only one (`nstest::main!()`):
+    /// the runner forks the sandbox itself.
+    OneHere,
+    /// One test at most, on a thread libtest starts later: one lone slot, forked now.
+    OneLater,
+}
+
+/// How a run's sandboxes are started.
+pub(crate) enum Launcher {
+    /// Through the fork server and its slots (or one lone slot, [`Runs::OneLater`]).
+    Server(ForkServer),
+    /// Forked by the runner itself: a run of one test (see `process::direct`).
+    Direct,
+}
+
+/// A started run: its settings, how it starts sandboxes and what it learns about the host.
 pub(crate) struct Session {
     pub settings: Settings,
-    pub server: ForkServer,
+    pub launcher: Launcher,
     /// The probe's sandboxes, made before the fork server started (so they exist in it).
     probes: Vec<&'static Test>,
     /// Read the first time a failure is worded or the host is probed.
@@ -87,20 +108,34 @@ pub(crate) struct Session {
 
 impl Session {
     /// Makes the probe's sandboxes (the first one with `probe_needs`) and forks the fork
-    /// server. Must run while the process is single-threaded, once every test exists.
+    /// server; for a run of one test (see [`Runs`]), the runner instead forks that test's
+    /// sandbox itself, or one lone slot for it (`process::direct`): a fork server and a
+    /// pool would only add processes to the test's own. Must run while the process is
+    /// single-threaded, once every test exists; with [`Runs::OneHere`] it must stay so.
     ///
     /// # Errors
     ///
     /// Why the fork server could not start.
-    pub(crate) fn start(settings: Settings, probe_needs: Plan) -> Result<Session> {
+    pub(crate) fn start(settings: Settings, probe_needs: Plan, runs: Runs) -> Result<Session> {
         // Under tarpaulin's ptrace engine without --follow-exec the forked sandboxes would
         // hang or crash: this stops the run at once, with the fix, before the first fork.
         super::tracer::refuse_tarpaulin_without_follow_exec();
         let probes = probe::probe_tests(probe_needs);
-        let server = ForkServer::start()?;
+        // What a test's network needs from the host's view (capture files, clocks) is
+        // opened now, while this process is the only one of the run, so every test
+        // process inherits it.
+        crate::network::prepare();
+        let launcher = match runs {
+            Runs::Many => Launcher::Server(ForkServer::start()?),
+            Runs::OneHere => {
+                direct::prepare()?;
+                Launcher::Direct
+            }
+            Runs::OneLater => Launcher::Server(ForkServer::start_alone()?),
+        };
         Ok(Session {
             settings,
-            server,
+            launcher,
             probes,
             facts: OnceLock::new(),
         })
@@ -117,7 +152,20 @@ impl Session {
     ///
     /// Why the test could not be started (a pipe or the fork server failed).
     pub(crate) fn run_sandboxed(&self, test: &'static Test, capture: bool) -> Result<Sandboxed> {
-        trial::run_sandboxed(&self.server, test, capture, self.settings.timeout_of(test))
+        trial::run_sandboxed(
+            &self.launcher,
+            test,
+            capture,
+            self.settings.timeout_of(test),
+        )
+    }
+
+    /// Ends the run's fork server, if it has one, once every test has ended.
+    pub(crate) fn stop(&self) {
+        match &self.launcher {
+            Launcher::Server(server) => server.stop(),
+            Launcher::Direct => direct::stop(),
+        }
     }
 
     /// What the host lacks of `needed`, found by running the probe's sandboxes.

@@ -1,17 +1,21 @@
 //! One test in its sandbox: the pipes it reports on, the request to the fork server, and
 //! reading everything back until no process of the test is left.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::capture::{Captured, KEEP_EACH};
-use super::client::{ForkServer, TestPipes};
+use super::client::{Lease, TestPipes};
 use super::limit::{self, Evidence};
 use super::outcome::{self, Outcome};
+use super::session::Launcher;
 use crate::error::{Error, Result};
+use crate::process::Channels;
+use crate::process::direct::{self, Direct};
 use crate::registry::Test;
 use crate::sys;
 use crate::wire::note::{MAX_NOTE_LEN, MAX_NOTES};
@@ -29,10 +33,11 @@ pub(crate) struct Sandboxed {
     pub notes: Vec<Note>,
 }
 
-/// Starts `test` through the fork server, to be killed after `timeout_secs`, and waits
-/// until every process of it is gone.
+/// Starts `test` through `launcher` (the fork server, or the runner itself for a run of
+/// one test), to be killed after `timeout_secs`, and waits until every process of it is
+/// gone.
 pub(crate) fn run_sandboxed(
-    server: &ForkServer,
+    launcher: &Launcher,
     test: &'static Test,
     capture: bool,
     timeout_secs: Option<u64>,
@@ -43,25 +48,46 @@ pub(crate) fn run_sandboxed(
         true => pipe().map(|(read, write)| (Some(read), Some(write)))?,
         false => (None, None),
     };
-    let lease = server.spawn(
-        test,
-        &TestPipes {
-            report: &report_write,
-            exit: &exit_write,
-            output: output_write.as_ref(),
-        },
-        timeout_secs,
-    )?;
-    // Only the sandbox may hold write ends now, so EOF on all three means it is gone.
-    drop((report_write, exit_write, output_write));
+    let started = match launcher {
+        Launcher::Server(server) => {
+            let pipes = TestPipes {
+                report: &report_write,
+                exit: &exit_write,
+                output: output_write.as_ref(),
+            };
+            let lease = server.spawn(test, &pipes, timeout_secs)?;
+            drop((report_write, exit_write, output_write));
+            Started::Lease(lease)
+        }
+        Launcher::Direct => {
+            let mut runner_ends = vec![report_read.as_raw_fd(), exit_read.as_raw_fd()];
+            runner_ends.extend(output_read.as_ref().map(AsRawFd::as_raw_fd));
+            let channels = Channels {
+                report: report_write,
+                exit: exit_write,
+                output: output_write,
+            };
+            let timeout = timeout_secs.map(Duration::from_secs);
+            Started::Direct(direct::start(test, channels, &runner_ends, timeout))
+        }
+    };
+    // Only the sandbox may hold write ends now (the slot got copies, the direct path's
+    // went into the fork), so EOF on all three means it is gone.
     let collected = collect(&report_read, &exit_read, output_read.as_ref())?;
-    // Without a frame the slot died with the test: this waits until its processes are
-    // gone too.
-    lease.finish(collected.exit.len() == EXIT_FRAME_LEN)?;
+    let frame_arrived = collected.exit.len() == EXIT_FRAME_LEN;
+    let fallback = match started {
+        // Without a frame the slot died with the test: this waits until its processes are
+        // gone too.
+        Started::Lease(lease) => {
+            lease.finish(frame_arrived)?;
+            None
+        }
+        Started::Direct(direct) => direct.finish(frame_arrived),
+    };
 
     let (notes, report) = Note::split(&collected.report);
     let report = (!report.is_empty()).then(|| Report::decode(report));
-    let exit = ExitFrame::decode(&collected.exit).ok();
+    let exit = ExitFrame::decode(&collected.exit).ok().or(fallback);
     let evidence = Evidence::read(
         report.as_ref().and_then(|r| r.as_ref().ok()),
         exit.map(|frame| frame.limits).unwrap_or_default(),
@@ -81,6 +107,12 @@ pub(crate) fn run_sandboxed(
         leaked: exit.map_or(0, |frame| frame.leaked),
         notes,
     })
+}
+
+/// A sandbox on its way: in a pooled slot, or forked by the runner itself.
+enum Started<'a> {
+    Lease(Lease<'a>),
+    Direct(Direct),
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {

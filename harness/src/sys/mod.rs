@@ -13,7 +13,8 @@
 //!
 //! 1. [`fork`] and [`clone_into_namespaces`] are called only from processes that are
 //!    single-threaded: the runner's main thread before it has spawned any thread (checked
-//!    by [`thread_count`] in `process::fork_server::start`), the fork server, the slots,
+//!    by [`thread_count`] in `process::fork_server::start`), or, in a run of one test, one
+//!    that never spawns one (checked in `process::direct::prepare`), the fork server, the slots,
 //!    and a PID namespace's init, none of which ever spawn a thread. The child of a
 //!    single-threaded process may therefore allocate, lock and print freely; nothing in
 //!    this crate forks a multithreaded process.

@@ -212,8 +212,13 @@ pub(crate) fn slot_ended(slot: u32) {
     });
 }
 
-/// In the fork server, once every process it started is gone: removes the run's
-/// directories.
+/// Whether this run made a directory in some hierarchy, so that its slots join leaves.
+pub(crate) fn run_is_open() -> bool {
+    RUN.get().is_some_and(|run| !run.is_empty())
+}
+
+/// In the fork server (or the runner of one test, `process::direct`), once every process
+/// it started is gone: removes the run's directories.
 pub(crate) fn close_run() {
     for run in RUN.get().map_or(&[][..], Vec::as_slice) {
         remove_tree(&run.dir);
@@ -337,6 +342,27 @@ impl SlotLeaf {
             }
         }
         Ok(())
+    }
+
+    /// Whether the slot is in a leaf of some hierarchy, whose events it reads after each
+    /// test.
+    pub(crate) fn holds_any(&self) -> bool {
+        self.pids.is_some() || self.memory.is_some()
+    }
+
+    /// A lone slot whose runner is gone (`process::direct`), once every process of its
+    /// test is: no fork server is left to remove the run's directories, so the slot moves
+    /// itself back to the cgroup the run's directory was made in and removes them itself.
+    /// Where it may not go back (a delegated cgroup2 directory holds no process once it
+    /// hands controllers down), they stay until the next run, which removes the
+    /// directories of runs that are gone.
+    pub(crate) fn leave_run(&self) {
+        for run in RUN.get().map_or(&[][..], Vec::as_slice) {
+            if let Some(home) = Path::new(&run.dir).parent() {
+                let _ = write(&home.to_string_lossy(), "cgroup.procs", "0");
+            }
+        }
+        close_run();
     }
 
     /// After a test, once all its processes are gone: which limits the kernel enforced.
