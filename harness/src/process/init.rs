@@ -58,8 +58,8 @@ pub(super) fn run(
             sys::exit_now(0);
         }
     };
-    drop(report);
-    drop(output);
+    // The report and output pipes stay open here until the frame is written, so that the
+    // runner wakes for the frame alone (see `slot::Started`).
     let end = match reap::reap_until_deadline(test_pid, deadline) {
         Some(end) => Some(end),
         // The deadline passed: the kill below takes the test with the rest.
@@ -82,6 +82,7 @@ pub(super) fn run(
             limits: LimitsHit::default(),
         };
         let _ = write_all(&frame, &frame_data.encode());
+        drop((report, output));
         // Status 0 says the frame was written: the parent writes none of its own.
         sys::exit_now(0)
     }

@@ -67,13 +67,18 @@ pub(crate) enum Waited {
 
 /// Waits for the child `target` until `deadline`, or until `interrupt` (a signalfd)
 /// becomes readable: what [`reap_until_deadline`] does, for a process that must also stop
-/// waiting when its runner goes (the keeper; see `keeper`). Orphans that end meanwhile
+/// waiting when its runner goes (a lone slot; see `slot::run_alone`). Orphans that end meanwhile
 /// stay zombies until the caller reaps the leftovers.
 pub(crate) fn wait_for(
     target: Pid,
     deadline: Option<Instant>,
     interrupt: Option<std::os::fd::BorrowedFd<'_>>,
 ) -> Waited {
+    if deadline.is_none() && interrupt.is_none() {
+        // Nothing to wake for but the end: a blocking wait, without a pidfd to open.
+        // No such child is taken as a wait that ran out, as `reap_until_deadline` does.
+        return reap_until(target).map_or(Waited::TimedOut, Waited::Ended);
+    }
     let Ok(pidfd) = sys::pidfd_open(target) else {
         // No pidfd (kernel before 5.3): wait without a deadline rather than not at all.
         return reap_until(target).map_or(Waited::Interrupted, Waited::Ended);

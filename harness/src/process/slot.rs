@@ -201,8 +201,14 @@ fn run(
         start_test_process(test, held, report, exit, output)
     };
     match started {
-        Ok(Started { child, init, exit }) => {
+        Ok(Started {
+            child,
+            init,
+            exit,
+            held_open,
+        }) => {
             finish(test, timeout, child, init, &exit, leaf, interrupt);
+            drop(held_open);
         }
         // Without a frame the runner would take this slot for dead.
         Err(StartFailed {
@@ -219,6 +225,10 @@ struct Started {
     child: Pid,
     init: InitFrame,
     exit: OwnedFd,
+    /// The slot's copies of the report and output pipes, closed only once the frame is
+    /// written: so the runner never wakes for their end-of-file, only for the frame (and
+    /// for what the test prints), and then reads what is left in them without waiting.
+    held_open: (OwnedFd, Option<OwnedFd>),
 }
 
 /// Where the frame of a PID namespace's init goes.
@@ -272,6 +282,7 @@ fn start_test_process(
             child,
             init: InitFrame::NoInit,
             exit,
+            held_open: (report, output),
         }),
         Err(source) => Err(StartFailed {
             error: Error::Fork {
@@ -336,6 +347,7 @@ fn start_init(
                 None => InitFrame::ToRunner,
             },
             exit,
+            held_open: (report, output),
         }),
         Err(source) => Err(StartFailed {
             error: Error::Clone {

@@ -43,6 +43,7 @@ pub(crate) fn run_sandboxed(
     timeout_secs: Option<u64>,
 ) -> Result<Sandboxed> {
     let (report_read, report_write) = pipe()?;
+    let report_fits = holds_any_report(&report_read);
     let (exit_read, exit_write) = pipe()?;
     let (output_read, output_write) = match capture {
         true => pipe().map(|(read, write)| (Some(read), Some(write)))?,
@@ -73,7 +74,7 @@ pub(crate) fn run_sandboxed(
     };
     // Only the sandbox may hold write ends now (the slot got copies, the direct path's
     // went into the fork), so EOF on all three means it is gone.
-    let collected = collect(&report_read, &exit_read, output_read.as_ref())?;
+    let collected = collect(&report_read, &exit_read, output_read.as_ref(), report_fits)?;
     let frame_arrived = collected.exit.len() == EXIT_FRAME_LEN;
     let fallback = match started {
         // Without a frame the slot died with the test: this waits until its processes are
@@ -115,6 +116,22 @@ enum Started<'a> {
     Direct(Direct),
 }
 
+/// The most a test's report pipe carries: its notes, then its report, each at its bound.
+const REPORT_PIPE_MAX: usize = MAX_NOTES * MAX_NOTE_LEN + REPORT_HEADER_LEN + MAX_REPORT_LEN;
+
+/// Grows the report pipe so that the largest report fits in it whole (fcntl(2),
+/// `F_SETPIPE_SZ`; a pipe holds 64 KiB by default, and an unprivileged user may make one
+/// as large as `/proc/sys/fs/pipe-max-size`, 1 MiB by default). Then the test never waits
+/// for the runner to read its report, and the runner need not wake when it is written:
+/// it reads it after the exit frame. Returns whether it fits; where the kernel refuses
+/// (the user's pipes already hold `pipe-user-pages-soft`), the runner reads the report as
+/// it comes.
+fn holds_any_report(pipe: &OwnedFd) -> bool {
+    let wanted = libc::c_int::try_from(REPORT_PIPE_MAX).unwrap_or(libc::c_int::MAX);
+    nix::fcntl::fcntl(pipe, nix::fcntl::FcntlArg::F_SETPIPE_SZ(wanted))
+        .is_ok_and(|size| usize::try_from(size).is_ok_and(|size| size >= REPORT_PIPE_MAX))
+}
+
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|source| Error::Sys {
         call: "pipe2(O_CLOEXEC)",
@@ -129,12 +146,22 @@ struct Collected {
     output: Captured,
 }
 
-/// Reads the pipes until each reaches EOF, or, for the exit pipe, until a whole frame has
-/// arrived. The report is read up to one byte past its bound (so an oversized message is
+/// Reads the pipes until a whole exit frame has arrived, and then what is left in the
+/// others without waiting: the frame is written once every process of the test is gone,
+/// and its writer (the slot, or init) holds the other pipes open until then, so the
+/// runner does not wake for their end-of-file. Without a frame (the slot died), until
+/// each reaches EOF. The report is read up to one byte past its bound (so an oversized message is
 /// rejected by the decoder, not truncated into a valid one); anything beyond is drained and
 /// discarded so a test that floods the pipe cannot block itself or grow the runner. Only
 /// the slot writes the exit pipe, which the test process never holds.
-fn collect(report: &OwnedFd, exit: &OwnedFd, output: Option<&OwnedFd>) -> Result<Collected> {
+/// `report_fits`: the report pipe holds the largest report (see [`holds_any_report`]), so
+/// it is read only once the frame is in (or the exit pipe is closed without one).
+fn collect(
+    report: &OwnedFd,
+    exit: &OwnedFd,
+    output: Option<&OwnedFd>,
+    report_fits: bool,
+) -> Result<Collected> {
     let mut collected = Collected {
         report: Vec::new(),
         exit: Vec::new(),
@@ -142,23 +169,28 @@ fn collect(report: &OwnedFd, exit: &OwnedFd, output: Option<&OwnedFd>) -> Result
     };
     let mut open = [true, true, output.is_some()];
     let mut buf = vec![0u8; 64 * 1024];
+    // Once the frame is in, every write to the others has been made: poll without waiting.
+    let mut wait = PollTimeout::NONE;
     while open.iter().any(|&o| o) {
         let fds: [Option<&OwnedFd>; 3] = [Some(report), Some(exit), output];
         let watched: Vec<(usize, &OwnedFd)> = fds
             .iter()
             .enumerate()
+            .filter(|(i, _)| *i != 0 || !report_fits || !open[1])
             .filter_map(|(i, fd)| fd.filter(|_| open[i]).map(|fd| (i, fd)))
             .collect();
         let mut pollfds: Vec<PollFd> = watched
             .iter()
             .map(|(_, fd)| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
             .collect();
-        sys::retry_on_eintr(|| poll(&mut pollfds, PollTimeout::NONE)).map_err(|source| {
-            Error::Sys {
+        let ready =
+            sys::retry_on_eintr(|| poll(&mut pollfds, wait)).map_err(|source| Error::Sys {
                 call: "poll(test pipes)",
                 source,
-            }
-        })?;
+            })?;
+        if ready == 0 {
+            break;
+        }
         let ready: Vec<usize> = watched
             .iter()
             .zip(&pollfds)
@@ -173,11 +205,7 @@ fn collect(report: &OwnedFd, exit: &OwnedFd, output: Option<&OwnedFd>) -> Result
                 Ok(n) => {
                     let chunk = &buf[..n];
                     match i {
-                        0 => keep_up_to(
-                            &mut collected.report,
-                            chunk,
-                            MAX_NOTES * MAX_NOTE_LEN + REPORT_HEADER_LEN + MAX_REPORT_LEN + 1,
-                        ),
+                        0 => keep_up_to(&mut collected.report, chunk, REPORT_PIPE_MAX + 1),
                         1 => {
                             keep_up_to(&mut collected.exit, chunk, EXIT_FRAME_LEN);
                             // A whole frame means the slot has killed and reaped every
@@ -186,6 +214,7 @@ fn collect(report: &OwnedFd, exit: &OwnedFd, output: Option<&OwnedFd>) -> Result
                             // which is once no stray process is left.
                             if collected.exit.len() == EXIT_FRAME_LEN {
                                 open[i] = false;
+                                wait = PollTimeout::ZERO;
                             }
                         }
                         _ => collected.output.push(chunk),
