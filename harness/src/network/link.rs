@@ -38,6 +38,14 @@ const IFA_LOCAL: u16 = libc::IFA_LOCAL;
 const IFA_BROADCAST: u16 = libc::IFA_BROADCAST;
 const IFA_FLAGS: u16 = 8;
 const RTA_DST: u16 = libc::RTA_DST;
+const NDTA_NAME: u16 = 1;
+const NDTA_PARMS: u16 = 6;
+const NDTPA_IFINDEX: u16 = 1;
+const NDTPA_RETRANS_TIME: u16 = 5;
+
+/// How long a host waits for an answer to an ARP request or a neighbour solicitation
+/// before it asks again: 100 ms rather than the kernel's 1 s. See [`neighbour_retry`].
+const NEIGHBOUR_RETRY_MS: u64 = 100;
 const RTA_OIF: u16 = libc::RTA_OIF;
 
 /// A host's two addresses on the LAN.
@@ -172,6 +180,8 @@ pub(super) fn add_host_link(
             format!("RTM_NEWLINK veth eth0 (peer {port_name} in the switch)"),
             Some("veth pairs (CONFIG_VETH, module `veth`)"),
         ),
+        neighbour_retry(libc::AF_INET, "arp_cache"),
+        neighbour_retry(libc::AF_INET6, "ndisc_cache"),
         Call::new(v4, format!("RTM_NEWADDR {ipv4}/24 dev eth0"), None),
         Call::new(
             v6,
@@ -207,6 +217,29 @@ pub(super) fn add_host_link(
     // its first packet may be late.
     let _ = host.request(tc::noqueue_root(ETH0_INDEX));
     Ok(())
+}
+
+/// `eth0`'s neighbour table (`arp_cache` for IPv4, `ndisc_cache` for IPv6) asks again
+/// after [`NEIGHBOUR_RETRY_MS`] (`RTM_SETNEIGHTBL`, rtnetlink(7); the `retrans_time_ms`
+/// of arp(7) and ipv6(7)). A host sends as soon as it exists, and its first request can
+/// be lost while the switch's new port is still being enabled: the bridge enables a port
+/// once its operational state is up, which the kernel's link watcher sets asynchronously,
+/// later under load. With the kernel's default the first packet then arrives a second
+/// late, which a test that measures time reads as a fault; on a LAN of veth pairs a
+/// tenth of that is plenty for an answer. A packet waiting for the answer is queued, not
+/// lost (`unres_qlen_bytes`).
+fn neighbour_retry(family: i32, table: &str) -> Call {
+    let family = u8::try_from(family).unwrap_or(0);
+    let mut m = Message::new(libc::RTM_SETNEIGHTBL, 0, &[family, 0, 0, 0]);
+    m.attr_str(NDTA_NAME, table).nest(NDTA_PARMS, |m| {
+        m.attr_u32(NDTPA_IFINDEX, ETH0_INDEX as u32)
+            .attr(NDTPA_RETRANS_TIME, &NEIGHBOUR_RETRY_MS.to_ne_bytes());
+    });
+    Call::new(
+        m,
+        format!("RTM_SETNEIGHTBL {table} dev eth0 retrans_time {NEIGHBOUR_RETRY_MS}ms"),
+        None,
+    )
 }
 
 #[cfg(test)]
