@@ -59,6 +59,12 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
         let ratios = limits_rows(&exe, &threads, reps, &mut note)?;
         return report(&target, &rows, &ratios, &[], reps);
     }
+    // The rows of issue 23's targets alone: the floors, nstest's runner, libtest's
+    // harness and nextest, in the same rounds.
+    let only_floor = std::env::var("NSTEST_BENCH_ONLY").is_ok_and(|only| only == "floor");
+    if only_floor {
+        println!("measuring the rows against the floor only, {reps} rounds...");
+    }
     if std::env::var("NSTEST_BENCH_ONLY").is_ok_and(|only| only == "wall") {
         println!("measuring the wall clock rows only, {reps} runs each...");
         let ratios = wall_rows(&exe, reps, &mut note)?;
@@ -140,6 +146,9 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
                 nextest_per_test(test_target)?,
             );
         }
+        if only_floor {
+            continue;
+        }
         keep(
             "forked".into(),
             wall_ms(as_user(exe("forked")?).args(test_args(t)))?,
@@ -169,7 +178,11 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
             .map(|(wall, plain)| (wall - plain) / N)
             .collect()
     };
-    let med = |values: Vec<f64>| median_of(&mut values.clone());
+    // NaN for a row this run did not measure (`NSTEST_BENCH_ONLY=floor`); left out below.
+    let med = |values: Vec<f64>| match values.is_empty() {
+        true => f64::NAN,
+        false => median_of(&mut values.clone()),
+    };
     for mode in MODES {
         for &t in &threads {
             note(
@@ -236,14 +249,17 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
         "16 tests holding :8080, nstest(net): ms".into(),
         fmt(med(rounds("ports"))),
     );
-    let rss_kib = peak_rss_kib(exe("scale")?, &test_args(t))?;
-    note(
-        "runner peak memory, 10,000 tests: MiB".into(),
-        fmt(rss_kib as f64 / 1024.0),
-    );
-    let network_ratios = network_rows(exe("network")?, reps, &mut note)?;
-    let limits_ratios = limits_rows(&exe, &threads, reps, &mut note)?;
-    let wall_ratios = wall_rows(&exe, reps, &mut note)?;
+    let (mut network_ratios, mut limits_ratios, mut wall_ratios) = (vec![], vec![], vec![]);
+    if !only_floor {
+        let rss_kib = peak_rss_kib(exe("scale")?, &test_args(t))?;
+        note(
+            "runner peak memory, 10,000 tests: MiB".into(),
+            fmt(rss_kib as f64 / 1024.0),
+        );
+        network_ratios = network_rows(exe("network")?, reps, &mut note)?;
+        limits_ratios = limits_rows(&exe, &threads, reps, &mut note)?;
+        wall_ratios = wall_rows(&exe, reps, &mut note)?;
+    }
 
     // Each ratio per round: `a[i] / b[i]`.
     let per_round =
@@ -365,6 +381,12 @@ pub fn bench(workspace: &Path) -> Result<(), String> {
     ratios.extend(network_ratios);
     ratios.extend(limits_ratios);
     ratios.extend(wall_ratios);
+    ratios.retain(|(_, value)| value.is_finite());
+    rows.retain(|(_, value)| value != "NaN");
+    let targets: Vec<Target> = targets
+        .into_iter()
+        .filter(|t| !t.rounds.is_empty())
+        .collect();
     report(&target, &rows, &ratios, &targets, reps)
 }
 
