@@ -244,3 +244,45 @@ fn nothing_is_left_after_the_runner_is_killed() {
     let _ = child.wait();
     assert_nothing_left();
 }
+
+/// A run of one test, as nextest runs every test and as an editor's run button does, has
+/// no fork server: the runner (and, for `memory`, its lone slot) makes the cgroups, and
+/// removes them. Each limit still holds, is named, and nothing is left.
+#[test]
+#[serial]
+fn each_limit_holds_in_a_run_of_one_test() {
+    let runs = [
+        (
+            "pids_bomb_fails_naming_the_limit",
+            101,
+            "pids limit (16) reached",
+        ),
+        (
+            "memory_hog_fails_naming_the_limit",
+            101,
+            "memory limit (64 MiB) reached",
+        ),
+        (
+            "cpu_spin_fails_naming_the_limit",
+            101,
+            "cpu time limit (1s) reached",
+        ),
+        ("memory_limit_reaches_children", 0, "1 passed"),
+        ("limits_under_a_pid_namespace_pass", 0, "1 passed"),
+        (
+            "pids_with_the_full_set_counts_the_test_alone",
+            0,
+            "1 passed",
+        ),
+    ];
+    for (test, code, says) in runs {
+        let r = run(BIN, &["--exact", test], &[]);
+        assert_eq!(r.code, Some(code), "{test}: {}", r.dump());
+        assert!(
+            r.stdout.contains(says),
+            "{test}: no {says:?} in {}",
+            r.dump()
+        );
+    }
+    assert_nothing_left();
+}

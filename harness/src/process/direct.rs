@@ -62,9 +62,10 @@ pub(crate) fn prepare() -> Result<()> {
     sandbox::prepare(coverage::profile_dirs());
     sandbox::limits::run_pids().map_err(|message| Error::Environment { message })?;
     // Where the run may make cgroups, the runner makes the run's directory itself (the
-    // fork server's job in a run of many), and the lone slot a leaf in it.
+    // fork server's job in a run of many), and the lone slot a leaf in it; the `memory`
+    // hierarchy only for a test with a `memory` limit, which the lone slot opens.
     if !sandbox::leaf::own().is_empty() {
-        sandbox::leaf::open_run();
+        sandbox::leaf::open_run_for(&[sandbox::leaf::Controller::Pids]);
     }
     static HOOK: Once = Once::new();
     HOOK.call_once(test_process::install_panic_hook);
@@ -102,7 +103,7 @@ pub(crate) fn start(
     // Init alone can keep the test's clock and tell how it ended, but it cannot hold a
     // cgroup leaf for the test (it would be counted in it and could not remove it) nor
     // add up the CPU time of its tree with its own: those take the lone slot.
-    let init_alone = !sandbox::leaf::run_is_open() && test.plan.limits.cpu_secs.is_none();
+    let init_alone = sandbox::leaf::own().is_empty() && test.plan.limits.cpu_secs.is_none();
     if test.plan.pid && init_alone {
         // Read before the clone: inside the new user namespace the ids read as the
         // overflow id until init has written the maps (user_namespaces(7)).

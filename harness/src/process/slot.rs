@@ -66,7 +66,7 @@ fn serve_requests(
     interrupt: Option<&SignalFd>,
     runner: Option<Pid>,
 ) -> ! {
-    let mut leaf = SlotLeaf::join();
+    let mut leaf = SlotLeaf::join(runner.is_some());
     let mut cmsg_buffer = nix::cmsg_space!([RawFd; Request::MAX_FDS]);
     loop {
         let Some((request, fds)) = request::receive(socket, &mut cmsg_buffer) else {
@@ -110,7 +110,7 @@ pub(super) fn run_alone(
         sys::exit_now(1)
     };
     let held = [signals.as_fd().as_raw_fd()];
-    let mut leaf = SlotLeaf::join();
+    let mut leaf = SlotLeaf::join(true);
     run(test, timeout, channels, &held, Some(&signals), &mut leaf);
     sys::exit_now(0)
 }

@@ -18,7 +18,12 @@
 //!   parent's cgroup) without a migration per test, which costs about 0.3 to 1 ms on this
 //!   kernel. Before each test it writes the test's limits (only when they change), after
 //!   it reads which were reached. The slot and a PID namespace's init count as tasks of
-//!   the leaf, so `pids.max` is the test's limit plus them.
+//!   the leaf, so `pids.max` is the test's limit plus them;
+//! - in a run of one test (`process::direct`) there is no fork server: the runner makes
+//!   `nstest-<its pid>` in the `pids` hierarchy before it forks the lone slot, the lone
+//!   slot makes it in the `memory` hierarchy only for a test with a `memory` limit
+//!   ([`open_run_for`]), and the runner removes both once it has reaped the slot; a lone
+//!   slot whose runner was killed moves itself out and removes them ([`SlotLeaf::leave_run`]).
 //!
 //! Where to make them is `find`'s job: the runner's own cgroup in the v1 hierarchies (this
 //! project's CI hosts), else a cgroup2 directory (`NSTEST_CGROUP`, or for root the cgroup2
@@ -28,7 +33,7 @@
 
 use std::io::ErrorKind;
 use std::path::Path;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use nix::errno::Errno;
@@ -116,8 +121,18 @@ impl Version {
     }
 }
 
-/// The run's directory in each hierarchy, made by the fork server.
-static RUN: OnceLock<Vec<Hierarchy>> = OnceLock::new();
+/// The run's directory in each hierarchy: made by the fork server in every hierarchy at
+/// its start; in a run of one test (`process::direct`), by the runner for `pids`, and by
+/// its lone slot for `memory` once a test has a `memory` limit.
+static RUN: Mutex<Vec<Hierarchy>> = Mutex::new(Vec::new());
+
+/// The pid the run's directories are named after (`nstest-<pid>`): the fork server's, or
+/// the runner's in a run of one test; 0 before the run is opened.
+static OWNER: AtomicU32 = AtomicU32::new(0);
+
+fn run_dirs() -> Vec<Hierarchy> {
+    RUN.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
 
 /// Slot leaves the fork server could not remove yet (a stray was still in them).
 static PENDING: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -125,9 +140,26 @@ static PENDING: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// In the fork server, at its start: removes the directories of runs whose fork server is
 /// gone, and makes this run's.
 pub(crate) fn open_run() {
-    let me = std::process::id();
-    let made = own()
+    open_run_for(&[Controller::Pids, Controller::Memory]);
+}
+
+/// Makes the run's directory in the hierarchies of `controllers` that have none yet,
+/// first removing there the directories of runs that are gone. The first call names the
+/// run after the calling process. A run of one test opens `memory` only for a test that
+/// has a `memory` limit: a memory cgroup costs about 0.2 ms more per test process here
+/// (made, joined, removed), which every test would pay under nextest.
+pub(crate) fn open_run_for(controllers: &[Controller]) {
+    let mut run = RUN.lock().unwrap_or_else(|e| e.into_inner());
+    if OWNER.load(Ordering::Relaxed) == 0 {
+        OWNER.store(std::process::id(), Ordering::Relaxed);
+    }
+    let me = OWNER.load(Ordering::Relaxed);
+    let wanted = |own: &&Hierarchy| {
+        controllers.contains(&own.controller) && !run.iter().any(|r| r.controller == own.controller)
+    };
+    let made: Vec<Hierarchy> = own()
         .iter()
+        .filter(wanted)
         .filter_map(|own| {
             sweep_stale(&own.dir);
             let dir = format!("{}/nstest-{me}", own.dir);
@@ -146,7 +178,7 @@ pub(crate) fn open_run() {
             Some(Hierarchy { dir, ..own.clone() })
         })
         .collect();
-    let _ = RUN.set(made);
+    run.extend(made);
 }
 
 /// cgroup2: enables `controller` for the children of `base` and of the run's directory
@@ -204,24 +236,24 @@ fn slot_dir(run: &Hierarchy, slot: u32) -> String {
 /// them for later while a stray of its last test is still in one.
 pub(crate) fn slot_ended(slot: u32) {
     let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
-    for run in RUN.get().map_or(&[][..], Vec::as_slice) {
-        pending.push(slot_dir(run, slot));
+    for run in run_dirs() {
+        pending.push(slot_dir(&run, slot));
     }
     pending.retain(|dir| {
         !matches!(std::fs::remove_dir(dir), Err(e) if e.kind() != std::io::ErrorKind::NotFound)
     });
 }
 
-/// Whether this run made a directory in some hierarchy, so that its slots join leaves.
-pub(crate) fn run_is_open() -> bool {
-    RUN.get().is_some_and(|run| !run.is_empty())
-}
-
 /// In the fork server (or the runner of one test, `process::direct`), once every process
-/// it started is gone: removes the run's directories.
+/// it started is gone: removes the run's directories, in every hierarchy where there may
+/// be one (a lone slot may have made one this process did not).
 pub(crate) fn close_run() {
-    for run in RUN.get().map_or(&[][..], Vec::as_slice) {
-        remove_tree(&run.dir);
+    let owner = OWNER.load(Ordering::Relaxed);
+    if owner == 0 {
+        return;
+    }
+    for own in own() {
+        remove_tree(&format!("{}/nstest-{owner}", own.dir));
     }
 }
 
@@ -252,6 +284,9 @@ struct Leaf {
 pub(crate) struct SlotLeaf {
     pids: Option<Leaf>,
     memory: Option<Leaf>,
+    /// A lone slot (`process::direct`) opens the `memory` hierarchy itself, for the first
+    /// test with a `memory` limit.
+    opens_memory: bool,
 }
 
 /// `u64::MAX` stands for "no limit" in the two files below.
@@ -264,16 +299,35 @@ const MEMORY_SLACK: u64 = 1 << 20;
 impl SlotLeaf {
     /// In a fresh slot: makes its leaf in each hierarchy of the run and moves itself in.
     /// A hierarchy where that fails is left out; its limit then falls back to a resource
-    /// limit in the test process.
-    pub(crate) fn join() -> SlotLeaf {
-        let me = std::process::id();
+    /// limit in the test process. `lone`: a run of one test's slot, which opens the
+    /// `memory` hierarchy when a test needs it (see [`open_run_for`]).
+    pub(crate) fn join(lone: bool) -> SlotLeaf {
         let mut leaf = SlotLeaf {
             pids: None,
             memory: None,
+            opens_memory: lone,
         };
-        let mut joined_dirs: Vec<String> = Vec::new();
-        for run in RUN.get().map_or(&[][..], Vec::as_slice) {
-            let dir = slot_dir(run, me);
+        leaf.join_open_hierarchies();
+        leaf
+    }
+
+    /// Joins each hierarchy of the run this slot is not in yet.
+    fn join_open_hierarchies(&mut self) {
+        let me = std::process::id();
+        let mut joined_dirs: Vec<String> = [&self.pids, &self.memory]
+            .into_iter()
+            .flatten()
+            .map(|leaf| leaf.dir.clone())
+            .collect();
+        for run in run_dirs() {
+            let joined_already = match run.controller {
+                Controller::Pids => self.pids.is_some(),
+                Controller::Memory => self.memory.is_some(),
+            };
+            if joined_already {
+                continue;
+            }
+            let dir = slot_dir(&run, me);
             // With cgroup2 one leaf serves both controllers: joined once.
             if !joined_dirs.contains(&dir) {
                 if std::fs::create_dir(&dir).is_err() {
@@ -293,13 +347,12 @@ impl SlotLeaf {
                 counted: false,
             });
             match run.controller {
-                Controller::Pids => leaf.pids = joined,
-                Controller::Memory => leaf.memory = joined,
+                Controller::Pids => self.pids = joined,
+                Controller::Memory => self.memory = joined,
             }
         }
-        let bits = u8::from(leaf.pids.is_some()) | (u8::from(leaf.memory.is_some()) << 1);
+        let bits = u8::from(self.pids.is_some()) | (u8::from(self.memory.is_some()) << 1);
         ENFORCED.store(bits, Ordering::Relaxed);
-        leaf
     }
 
     /// Before a test: its limits, written where they differ from the last test's, and the
@@ -309,6 +362,12 @@ impl SlotLeaf {
     ///
     /// The failing write.
     pub(crate) fn set_for(&mut self, plan: &Plan) -> Result<()> {
+        if self.opens_memory && self.memory.is_none() && plan.limits.memory.is_some() {
+            // Once: where it cannot be made, the memory limit falls back as elsewhere.
+            self.opens_memory = false;
+            open_run_for(&[Controller::Memory]);
+            self.join_open_hierarchies();
+        }
         if let Some(leaf) = &mut self.pids {
             // The slot and a PID namespace's init are in the leaf too.
             let tasks = u64::from(limits::pids_of(plan)) + 1 + u64::from(plan.pid);
@@ -357,7 +416,7 @@ impl SlotLeaf {
     /// hands controllers down), they stay until the next run, which removes the
     /// directories of runs that are gone.
     pub(crate) fn leave_run(&self) {
-        for run in RUN.get().map_or(&[][..], Vec::as_slice) {
+        for run in run_dirs() {
             if let Some(home) = Path::new(&run.dir).parent() {
                 let _ = write(&home.to_string_lossy(), "cgroup.procs", "0");
             }
