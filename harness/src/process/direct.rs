@@ -4,14 +4,18 @@
 //! no fork server, no pool of slots, only the processes the test's kinds need.
 //!
 //! ```text
-//! runner ── clone(NEWUSER|NEWPID|..), a test with pid ──> init, PID 1 ── fork ──> test, PID 2
-//!   └──── fork, a test without pid ──> lone slot ── fork ──> test process
+//! runner ── clone(NEWUSER|NEWPID|..), pid, no cgroup, no cpu ──> init, PID 1 ── fork ──> test, PID 2
+//!   └──── fork, otherwise ──> lone slot ── fork (or clone, with pid) ──> test process (or init)
 //! ```
 //!
 //! With a PID namespace the kernel itself is the last line of clean-up: init dies with the
 //! runner (PDEATHSIG), and when a namespace's init dies the kernel kills everything in it.
 //! So init is the runner's own child, keeps the test's clock, and writes its exit frame
-//! straight to the runner's exit pipe.
+//! straight to the runner's exit pipe. Unless the run makes cgroups (as root here: the
+//! test's cgroup leaf must be held by a process outside the test, which can remove it)
+//! or the test has a `cpu` limit (its tree's CPU time is added up by its reaper, which
+//! init would count itself in): those take the lone slot, which does both as a pooled
+//! slot does.
 //!
 //! Without one, nothing in the kernel kills a test's daemon (a `setsid` double fork) when
 //! the runner is killed with SIGKILL, which a runner cannot catch: some process must

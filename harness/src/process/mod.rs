@@ -13,8 +13,9 @@
 //!                                                         └─ fork ─> test process, PID 2
 //!
 //! runner of one test (single-threaded throughout; nextest's `--exact NAME`)  direct.rs
-//!   ├─ fork, without pid ─> lone slot (slot.rs) ─ fork ─> test process
-//!   └─ clone(NEWUSER|NEWPID|..), with pid ─> init, PID 1 ─ fork ─> test process, PID 2
+//!   ├─ fork ─> lone slot (slot.rs) ─ fork (or clone, with pid) ─> test process (or init)
+//!   └─ clone(NEWUSER|NEWPID|..), with pid, no cgroup, no cpu limit ─> init, PID 1
+//!                                                         └─ fork ─> test process, PID 2
 //! ```
 //!
 //! Imports follow the tree: a role calls only the entry of the roles it forks, and what
