@@ -129,14 +129,32 @@ impl Summary {
 pub(crate) struct Out {
     stdout: std::io::Stdout,
     palette: Option<Palette>,
+    /// Pieces held back to go out as one write (see [`Out::whole_line`]).
+    held: Option<String>,
 }
 
 impl Out {
     fn plain(&mut self, text: &str) {
+        if let Some(held) = &mut self.held {
+            held.push_str(text);
+            return;
+        }
         // A closed stdout (`| head`) must not stop the run: libtest fails the same way
         // only at its end, and the exit code still tells the result.
         let _ = self.stdout.write_all(text.as_bytes());
         let _ = self.stdout.flush();
+    }
+
+    /// Writes what `pieces` prints as one write: a result line of a multithreaded run
+    /// (`test NAME ... ok`), which a test printing with `--nocapture` in another process
+    /// must not split (a pipe's write of at most `PIPE_BUF` bytes is never interleaved
+    /// with another's, pipe(7)).
+    fn whole_line(&mut self, pieces: impl FnOnce(&mut Out)) {
+        self.held = Some(String::new());
+        pieces(self);
+        if let Some(line) = self.held.take() {
+            self.plain(&line);
+        }
     }
 
     fn colored(&mut self, text: &str, color: color::Color) {
@@ -167,6 +185,7 @@ pub(crate) fn printer(options: &Options, multithreaded: bool) -> Box<dyn Printer
     let out = Out {
         stdout: std::io::stdout(),
         palette: use_color(options).then(Palette::from_env).flatten(),
+        held: None,
     };
     match options.format {
         Format::Pretty => Box::new(pretty::Pretty::new(

@@ -27,13 +27,39 @@ impl Pretty {
     }
 
     fn name(&mut self, desc: &Desc) {
-        let mode = if desc.should_panic {
-            " - should panic"
-        } else {
-            ""
-        };
-        self.out.plain(&format!("test {}{mode} ... ", desc.name));
+        self.out.plain(&name_of(desc));
     }
+}
+
+/// `test NAME ... `, as libtest starts a test's line.
+fn name_of(desc: &Desc) -> String {
+    let mode = if desc.should_panic {
+        " - should panic"
+    } else {
+        ""
+    };
+    format!("test {}{mode} ... ", desc.name)
+}
+
+/// The end of a test's line: its verdict, with `--report-time` its time, and the newline.
+fn verdict(out: &mut Out, record: &Record, time: Option<&TimeOptions>) {
+    match &record.verdict {
+        Verdict::Ok => out.colored("ok", Color::Green),
+        Verdict::Failed | Verdict::FailedMsg(_) => out.colored("FAILED", Color::Red),
+        Verdict::Ignored(reason) => match reason {
+            Some(message) => out.colored(&format!("ignored, {message}"), Color::Yellow),
+            None => out.colored("ignored", Color::Yellow),
+        },
+        Verdict::TimedFail => out.colored("FAILED (time limit exceeded)", Color::Red),
+    }
+    if let (Some(limits), Some(time)) = (time, record.exec_time) {
+        let text = format!(" <{}>", super::test_time(time));
+        match super::time_color(time, limits) {
+            Some(color) => out.colored(&text, color),
+            None => out.plain(&text),
+        }
+    }
+    out.plain("\n");
 }
 
 impl Printer for Pretty {
@@ -54,28 +80,17 @@ impl Printer for Pretty {
     }
 
     fn result(&mut self, desc: &Desc, record: &Record, _: &Summary) {
+        // Several tests at a time: the name goes out with the result, in one write.
         if self.multithreaded {
-            self.name(desc);
+            let name = name_of(desc);
+            let time = self.time.as_ref();
+            self.out.whole_line(|out| {
+                out.plain(&name);
+                verdict(out, record, time);
+            });
+        } else {
+            verdict(&mut self.out, record, self.time.as_ref());
         }
-        match &record.verdict {
-            Verdict::Ok => self.out.colored("ok", Color::Green),
-            Verdict::Failed | Verdict::FailedMsg(_) => self.out.colored("FAILED", Color::Red),
-            Verdict::Ignored(reason) => match reason {
-                Some(message) => self
-                    .out
-                    .colored(&format!("ignored, {message}"), Color::Yellow),
-                None => self.out.colored("ignored", Color::Yellow),
-            },
-            Verdict::TimedFail => self.out.colored("FAILED (time limit exceeded)", Color::Red),
-        }
-        if let (Some(limits), Some(time)) = (self.time, record.exec_time) {
-            let text = format!(" <{}>", super::test_time(time));
-            match super::time_color(time, &limits) {
-                Some(color) => self.out.colored(&text, color),
-                None => self.out.plain(&text),
-            }
-        }
-        self.out.plain("\n");
     }
 
     fn run_finish(&mut self, summary: &Summary) {
