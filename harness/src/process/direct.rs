@@ -40,8 +40,8 @@ use crate::error::{Error, Result};
 use crate::registry::Test;
 use crate::sandbox;
 use crate::sys;
+use crate::wire::ExitFrame;
 use crate::wire::request;
-use crate::wire::{ExitFrame, LimitsHit};
 
 /// A sandbox the runner started itself: its first process, init or the lone slot (none
 /// when it could not be forked, which its pipes then say).
@@ -59,12 +59,7 @@ pub(crate) struct Direct {
 ///
 /// [`Error::Multithreaded`] if another thread exists, or the failing `prctl`.
 pub(crate) fn prepare() -> Result<()> {
-    if let Some(threads) = sys::thread_count().filter(|&n| n != 1) {
-        return Err(Error::Multithreaded { threads });
-    }
-    coverage::prepare();
-    sandbox::prepare(coverage::profile_dirs());
-    sandbox::limits::run_pids().map_err(|message| Error::Environment { message })?;
+    super::prepare_run()?;
     // Where the run may make cgroups, the runner makes the run's directory itself (the
     // fork server's job in a run of many), and the lone slot a leaf in it; the `memory`
     // hierarchy only for a test with a `memory` limit, which the lone slot opens.
@@ -200,11 +195,7 @@ impl Direct {
                 return None;
             }
             let end = status.and_then(reap::termination)?;
-            return Some(ExitFrame {
-                test: end,
-                leaked: 0,
-                limits: LimitsHit::default(),
-            });
+            return Some(ExitFrame::nothing_left(end));
         }
         if !frame_arrived {
             let _ = reap::kill_and_reap_leftovers(slot::kill_children);

@@ -50,16 +50,10 @@ pub(crate) use super::slot::HELLO_LEN;
 ///
 /// [`Error::Multithreaded`] if another thread exists, or the failing call.
 pub(crate) fn start() -> Result<(OwnedFd, OwnedFd, Pid)> {
-    if let Some(threads) = sys::thread_count().filter(|&n| n != 1) {
-        return Err(Error::Multithreaded { threads });
-    }
+    super::prepare_run()?;
     let (runner_end, server_end) = request::socket_pair()?;
     let (first_slot_runner_end, first_slot) = request::socket_pair()?;
     let runner = getpid();
-    // Read here, while this is still the runner, so that no fork has to.
-    coverage::prepare();
-    crate::sandbox::prepare(coverage::profile_dirs());
-    crate::sandbox::limits::run_pids().map_err(|message| Error::Environment { message })?;
     match sys::fork().map_err(|source| Error::Fork {
         what: "fork server",
         source,

@@ -32,7 +32,7 @@ use nix::unistd::getppid;
 
 use crate::error::{Error, Result};
 use crate::sys;
-use crate::wire::{ExitFrame, LimitsHit, Report, Termination};
+use crate::wire::{ExitFrame, Report, Termination};
 
 pub(crate) mod direct;
 pub(crate) mod fork_server;
@@ -102,12 +102,25 @@ fn setup_failed(error: &Error) -> Report {
 /// says so as a test process that failed its setup says it (status 0, nothing left).
 fn never_started(error: &Error, report: &OwnedFd, exit: &OwnedFd) {
     send_report(report, &setup_failed(error));
-    let frame = ExitFrame {
-        test: Termination::Exited(0),
-        leaked: 0,
-        limits: LimitsHit::default(),
-    };
+    let frame = ExitFrame::nothing_left(Termination::Exited(0));
     let _ = write_all(exit, &frame.encode());
+}
+
+/// Once per run, in the runner while it has a single thread, before its first fork (of
+/// the fork server, or of a run of one test's sandbox): what every process it forks
+/// inherits is read here, so that no fork has to.
+///
+/// # Errors
+///
+/// [`Error::Multithreaded`] if another thread exists, or a bad `NSTEST_PIDS`.
+fn prepare_run() -> Result<()> {
+    if let Some(threads) = sys::thread_count().filter(|&n| n != 1) {
+        return Err(Error::Multithreaded { threads });
+    }
+    crate::coverage::prepare();
+    crate::sandbox::prepare(crate::coverage::profile_dirs());
+    crate::sandbox::limits::run_pids().map_err(|message| Error::Environment { message })?;
+    Ok(())
 }
 
 /// Writes the report; if the runner is gone there is no one left to tell.

@@ -431,11 +431,7 @@ fn finish(
     // without a word. Either way nothing of the namespace is left once init has been
     // reaped: when a PID namespace's init exits, the kernel kills every other process in
     // it and waits for them (pid_namespaces(7); zap_pid_ns_processes).
-    let init_died = ExitFrame {
-        test: end,
-        leaked: 0,
-        limits: LimitsHit::default(),
-    };
+    let init_died = ExitFrame::nothing_left(end);
     let frame = match init {
         // Init wrote the frame to the runner itself when it exited with status 0.
         InitFrame::ToRunner if end == Termination::Exited(0) => return,

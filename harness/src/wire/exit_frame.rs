@@ -65,6 +65,16 @@ pub struct ExitFrame {
 }
 
 impl ExitFrame {
+    /// How `test` ended, with nothing left behind and no limit reached: the frame of a
+    /// sandbox that never started (`Exited(0)`), or of an init that died without a word.
+    pub(crate) fn nothing_left(test: Termination) -> ExitFrame {
+        ExitFrame {
+            test,
+            leaked: 0,
+            limits: LimitsHit::default(),
+        }
+    }
+
     /// Encodes the frame into its fixed 16 bytes.
     pub fn encode(&self) -> [u8; EXIT_FRAME_LEN] {
         let (kind, core, value) = match self.test {
