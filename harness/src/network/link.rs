@@ -38,6 +38,7 @@ const IFA_LOCAL: u16 = libc::IFA_LOCAL;
 const IFA_BROADCAST: u16 = libc::IFA_BROADCAST;
 const IFA_FLAGS: u16 = 8;
 const RTA_DST: u16 = libc::RTA_DST;
+const RTA_OIF: u16 = libc::RTA_OIF;
 const NDTA_NAME: u16 = 1;
 const NDTA_PARMS: u16 = 6;
 const NDTPA_IFINDEX: u16 = 1;
@@ -46,7 +47,6 @@ const NDTPA_RETRANS_TIME: u16 = 5;
 /// How long a host waits for an answer to an ARP request or a neighbour solicitation
 /// before it asks again: 100 ms rather than the kernel's 1 s. See [`neighbour_retry`].
 const NEIGHBOUR_RETRY_MS: u64 = 100;
-const RTA_OIF: u16 = libc::RTA_OIF;
 
 /// A host's two addresses on the LAN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
