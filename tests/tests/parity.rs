@@ -372,6 +372,26 @@ fn refusals_and_bad_arguments_are_libtests() {
     }
 }
 
+/// With threads, an ignored test takes a thread's turn: it is announced with the others
+/// and reported before the next is announced, in the one order libtest's events allow
+/// when no test runs.
+#[test]
+fn ignored_tests_take_a_threads_turn_as_in_libtests_events() {
+    for format in ["json", "pretty", "terse"] {
+        assert_same(
+            &[
+                "--test-threads",
+                "2",
+                "-Zunstable-options",
+                "--format",
+                format,
+                "ignored",
+            ],
+            UNSTABLE,
+        );
+    }
+}
+
 #[test]
 fn many_threads_give_the_same_lines_in_some_order() {
     let (nstest, libtest) = both(&["--test-threads", "4"], &[]);

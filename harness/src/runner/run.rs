@@ -2,7 +2,7 @@
 //! threads and feeds their results, in libtest's order of events, to the printer.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, mpsc};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::cli::Options;
@@ -94,21 +94,23 @@ pub(crate) fn desc(test: &Test) -> Desc {
 /// Runs `selected` (of `tests`) on `concurrency` worker threads, printing with `printer`
 /// as libtest does: a test is announced when it is handed to a thread (ignored ones too,
 /// which take a thread's turn without running), and reported when it ends.
+///
+/// libtest's main thread hands each test to a thread and takes each result back through
+/// a channel: two wake-ups between threads per test, on top of the runner's wake-up for
+/// the test's exit frame. Here the thread that ran a test does the main thread's part
+/// itself, under the board's lock (report the result, announce the next tests), and runs
+/// the next one: the events come in libtest's order (each result, then the tests that
+/// its freed turn starts) and no thread waits for another between tests. The calling
+/// thread only says which tests have run for over a minute.
 pub(crate) fn run_all(
     run: &Run,
     tests: &[&'static Test],
     selected: &[Selected],
     options: &Options,
     concurrency: usize,
-    printer: &mut dyn Printer,
-    log: &mut dyn FnMut(&Desc, &Record),
+    printer: &mut (dyn Printer + Send),
+    log: &mut (dyn FnMut(&Desc, &Record) + Send),
 ) -> (Summary, Tally) {
-    let mut summary = Summary {
-        total: selected.len(),
-        filtered_out: tests.len() - selected.len(),
-        ..Summary::default()
-    };
-    let mut tally = Tally::default();
     let descs: Vec<Desc> = selected
         .iter()
         .map(|s| Desc {
@@ -118,134 +120,237 @@ pub(crate) fn run_all(
         .collect();
     let started = Instant::now();
     printer.run_start(selected.len(), options.shuffle_seed);
-    let (job_tx, job_rx) = mpsc::channel::<usize>();
-    let jobs = Mutex::new(job_rx);
-    let (done_tx, done_rx) = mpsc::channel::<(usize, Finished)>();
+    let mut board = Board {
+        next: 0,
+        pending: 0,
+        finished: VecDeque::new(),
+        jobs: VecDeque::new(),
+        running: VecDeque::new(),
+        over: false,
+        hinted: false,
+        summary: Summary {
+            total: selected.len(),
+            filtered_out: tests.len() - selected.len(),
+            ..Summary::default()
+        },
+        tally: Tally::default(),
+        printer,
+        log,
+    };
+    let shared = Shared {
+        run,
+        tests,
+        selected,
+        options,
+        concurrency,
+        descs: &descs,
+    };
+    shared.fill(&mut board);
+    let board = Mutex::new(board);
+    let (work, ended) = (Condvar::new(), Condvar::new());
+    let table = Table {
+        shared: &shared,
+        board: &board,
+        work: &work,
+        ended: &ended,
+    };
     // One test at a time runs on this thread, as it is the one whose slot ran the probe:
     // a worker would need a slot of its own. So does a single selected test (every test
     // under nextest): a worker thread would only add its start and its join.
-    let workers = if concurrency == 1 || selected.len() == 1 {
-        0
+    if concurrency == 1 || selected.len() == 1 {
+        table.work();
     } else {
-        concurrency
-    };
-    std::thread::scope(|scope| {
-        for _ in 0..workers.min(selected.len()) {
-            let done_tx = done_tx.clone();
-            let jobs = &jobs;
-            scope.spawn(move || {
-                loop {
-                    let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    let Ok(position) = job else { break };
-                    let index = selected[position].index;
-                    let finished = run.run_one(tests[index]);
-                    if done_tx.send((position, finished)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        let multithreaded = concurrency > 1;
-        let mut running: VecDeque<(usize, Instant)> = VecDeque::new();
-        let (mut next, mut pending) = (0, 0);
-        // Whether a test's output has shown std's `RUST_BACKTRACE` hint yet.
-        let mut hinted = false;
-        while pending > 0 || next < selected.len() {
-            while pending < concurrency && next < selected.len() {
-                printer.test_start(&descs[next]);
-                if descs[next].ignore || options.benchmarks_only {
-                    let ignored = Finished {
-                        outcome: Outcome::Passed,
-                        output: String::new(),
-                        leaked: 0,
-                        exec_time: None,
-                        notes: Vec::new(),
-                    };
-                    let _ = done_tx.send((next, ignored));
-                } else if workers == 0 {
-                    let index = selected[next].index;
-                    let _ = done_tx.send((next, run.run_one(tests[index])));
-                } else {
-                    running.push_back((next, Instant::now() + STILL_RUNNING_AFTER));
-                    let _ = job_tx.send(next);
-                }
-                pending += 1;
-                next += 1;
+        std::thread::scope(|scope| {
+            for _ in 0..concurrency.min(selected.len()) {
+                scope.spawn(|| table.work());
             }
-            let Some((position, finished)) =
-                next_result(&done_rx, multithreaded, &mut running, &descs, printer)
-            else {
-                break;
-            };
-            running.retain(|(p, _)| *p != position);
-            let desc = &descs[position];
-            let record = if desc.ignore || options.benchmarks_only {
-                Record {
-                    verdict: Verdict::Ignored(desc.ignore_message.clone()),
-                    exec_time: None,
-                    output: String::new(),
-                }
-            } else {
-                tally_extras(&mut tally, desc, &finished);
-                let output = report::failure::hint_once(finished.output, &mut hinted);
-                let mut record = report::failure::record(
-                    || run.session.facts(),
-                    &finished.outcome,
-                    output,
-                    finished.leaked,
-                    finished.exec_time,
-                    options.time.as_ref(),
-                );
-                report::failure::add_notes(&mut record, &finished.notes, &desc.name);
-                if record.verdict == Verdict::Ok {
-                    trial::discard_captures(&finished.notes);
-                }
-                record
-            };
-            printer.result(desc, &record, &summary);
-            log(desc, &record);
-            summary.count(desc, &record);
-            pending -= 1;
-            let failed = !matches!(record.verdict, Verdict::Ok | Verdict::Ignored(_));
-            if failed && options.fail_fast {
-                break;
-            }
-        }
-        // Workers end when the queue closes; one still running a test (after
-        // --fail-fast) finishes it first.
-        drop(job_tx);
-    });
-    summary.exec_time = Some(started.elapsed());
-    printer.run_finish(&summary);
-    (summary, tally)
+            table.watch();
+            // Workers still running a test (after --fail-fast) finish it first.
+        });
+    }
+    let mut board = board.into_inner().unwrap_or_else(|e| e.into_inner());
+    board.summary.exec_time = Some(started.elapsed());
+    board.printer.run_finish(&board.summary);
+    (board.summary, board.tally)
 }
 
-/// Waits for the next result; while waiting in a multithreaded run, says which tests
-/// have been running for over a minute, once each.
-fn next_result(
-    results: &mpsc::Receiver<(usize, Finished)>,
-    multithreaded: bool,
-    running: &mut VecDeque<(usize, Instant)>,
-    descs: &[Desc],
-    printer: &mut dyn Printer,
-) -> Option<(usize, Finished)> {
-    loop {
-        let deadline = running.front().map(|(_, at)| *at).filter(|_| multithreaded);
-        let Some(deadline) = deadline else {
-            return results.recv().ok();
-        };
-        match results.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(result) => return Some(result),
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                while let Some(&(position, at)) = running.front() {
-                    if at > Instant::now() {
-                        break;
-                    }
-                    printer.still_running(&descs[position]);
-                    running.pop_front();
+/// What every thread of a run reads.
+struct Shared<'a> {
+    run: &'a Run,
+    tests: &'a [&'static Test],
+    selected: &'a [Selected],
+    options: &'a Options,
+    concurrency: usize,
+    descs: &'a [Desc],
+}
+
+/// The run's progress, changed by one thread at a time: what libtest's main thread keeps.
+struct Board<'p> {
+    /// The next selected test to announce.
+    next: usize,
+    /// Announced tests whose result is not reported yet (at most `concurrency`).
+    pending: usize,
+    /// Results not reported yet, in the order they came (libtest's channel).
+    finished: VecDeque<(usize, Finished)>,
+    /// Announced tests no thread has taken yet.
+    jobs: VecDeque<usize>,
+    /// Running tests, oldest first, with when each is said to be still running.
+    running: VecDeque<(usize, Instant)>,
+    /// No more results are reported: every test's is, or --fail-fast stopped the run.
+    over: bool,
+    /// Whether a test's output has shown std's `RUST_BACKTRACE` hint yet.
+    hinted: bool,
+    summary: Summary,
+    tally: Tally,
+    printer: &'p mut (dyn Printer + Send),
+    log: &'p mut (dyn FnMut(&Desc, &Record) + Send),
+}
+
+/// The board and the threads that wait on it.
+struct Table<'a, 'p> {
+    shared: &'a Shared<'a>,
+    board: &'a Mutex<Board<'p>>,
+    /// A worker waits here for a job, or for the end.
+    work: &'a Condvar,
+    /// The calling thread waits here for the end, or for a still-running deadline.
+    ended: &'a Condvar,
+}
+
+impl<'p> Table<'_, 'p> {
+    fn lock(&self) -> MutexGuard<'_, Board<'p>> {
+        self.board.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A worker: takes a job, runs it, reports its result and announces the tests that
+    /// take its turn; takes the next. Ends when no job is left to take.
+    fn work(&self) {
+        let shared = self.shared;
+        let mut board = self.lock();
+        loop {
+            if let Some((position, finished)) = board.finished.pop_front() {
+                if board.over {
+                    continue;
                 }
+                let watched = !board.running.is_empty();
+                shared.report(&mut board, position, finished);
+                if !board.over {
+                    shared.fill(&mut board);
+                }
+                if board.over || board.jobs.len() > 1 || board.next == shared.selected.len() {
+                    // More jobs than this thread takes, or none to come: wake the others.
+                    self.work.notify_all();
+                }
+                if board.over || (!watched && !board.running.is_empty()) {
+                    self.ended.notify_one();
+                }
+                continue;
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            if board.over || (board.jobs.is_empty() && board.next == shared.selected.len()) {
+                return;
+            }
+            let Some(position) = board.jobs.pop_front() else {
+                board = self.work.wait(board).unwrap_or_else(|e| e.into_inner());
+                continue;
+            };
+            drop(board);
+            let test = shared.tests[shared.selected[position].index];
+            let finished = shared.run.run_one(test);
+            board = self.lock();
+            board.finished.push_back((position, finished));
+        }
+    }
+
+    /// The calling thread of a multithreaded run: says which tests have run for over a
+    /// minute, once each, until the run is over.
+    fn watch(&self) {
+        let mut board = self.lock();
+        while !board.over {
+            board = match board.running.front().map(|(_, at)| *at) {
+                None => self.ended.wait(board).unwrap_or_else(|e| e.into_inner()),
+                Some(at) => {
+                    let wait = at.saturating_duration_since(Instant::now());
+                    let (mut board, _) = self
+                        .ended
+                        .wait_timeout(board, wait)
+                        .unwrap_or_else(|e| e.into_inner());
+                    while let Some(&(position, at)) = board.running.front() {
+                        if at > Instant::now() || board.over {
+                            break;
+                        }
+                        board.printer.still_running(&self.shared.descs[position]);
+                        board.running.pop_front();
+                    }
+                    board
+                }
+            };
+        }
+    }
+}
+
+impl Shared<'_> {
+    /// Announces tests until `concurrency` are pending: ignored ones have their result
+    /// at once, the others become jobs.
+    fn fill(&self, board: &mut Board<'_>) {
+        while board.pending < self.concurrency && board.next < self.selected.len() {
+            let position = board.next;
+            board.printer.test_start(&self.descs[position]);
+            if self.descs[position].ignore || self.options.benchmarks_only {
+                let ignored = Finished {
+                    outcome: Outcome::Passed,
+                    output: String::new(),
+                    leaked: 0,
+                    exec_time: None,
+                    notes: Vec::new(),
+                };
+                board.finished.push_back((position, ignored));
+            } else {
+                board
+                    .running
+                    .push_back((position, Instant::now() + STILL_RUNNING_AFTER));
+                board.jobs.push_back(position);
+            }
+            board.pending += 1;
+            board.next += 1;
+        }
+        if board.pending == 0 && board.finished.is_empty() {
+            board.over = true;
+        }
+    }
+
+    /// Reports one test's result; with --fail-fast a failure ends the run.
+    fn report(&self, board: &mut Board<'_>, position: usize, finished: Finished) {
+        board.running.retain(|(p, _)| *p != position);
+        let desc = &self.descs[position];
+        let record = if desc.ignore || self.options.benchmarks_only {
+            Record {
+                verdict: Verdict::Ignored(desc.ignore_message.clone()),
+                exec_time: None,
+                output: String::new(),
+            }
+        } else {
+            tally_extras(&mut board.tally, desc, &finished);
+            let output = report::failure::hint_once(finished.output, &mut board.hinted);
+            let mut record = report::failure::record(
+                || self.run.session.facts(),
+                &finished.outcome,
+                output,
+                finished.leaked,
+                finished.exec_time,
+                self.options.time.as_ref(),
+            );
+            report::failure::add_notes(&mut record, &finished.notes, &desc.name);
+            if record.verdict == Verdict::Ok {
+                trial::discard_captures(&finished.notes);
+            }
+            record
+        };
+        board.printer.result(desc, &record, &board.summary);
+        (board.log)(desc, &record);
+        board.summary.count(desc, &record);
+        board.pending -= 1;
+        let failed = !matches!(record.verdict, Verdict::Ok | Verdict::Ignored(_));
+        if failed && self.options.fail_fast {
+            board.over = true;
         }
     }
 }

@@ -170,7 +170,7 @@ impl Out {
 
 /// The printer of one `--format`, fed in this order: `run_start`, then per test
 /// `test_start` and later `result` (interleaved across tests), then `run_finish`.
-pub(crate) trait Printer {
+pub(crate) trait Printer: Send {
     fn run_start(&mut self, test_count: usize, shuffle_seed: Option<u64>);
     fn test_start(&mut self, desc: &Desc);
     /// The test has run for more than a minute (libtest's warning, multithreaded only).
@@ -181,7 +181,7 @@ pub(crate) trait Printer {
 
 /// The printer `options` ask for; `multithreaded` as libtest decides it (more than one
 /// test thread), which is when pretty output names a test only once it has finished.
-pub(crate) fn printer(options: &Options, multithreaded: bool) -> Box<dyn Printer> {
+pub(crate) fn printer(options: &Options, multithreaded: bool) -> Box<dyn Printer + Send> {
     let out = Out {
         stdout: std::io::stdout(),
         palette: use_color(options).then(Palette::from_env).flatten(),
