@@ -256,9 +256,11 @@ struct StartFailed {
 /// Whether this slot blocked the signals it takes through a signalfd (a lone slot).
 static SIGNALS_BLOCKED: AtomicBool = AtomicBool::new(false);
 
-/// In a fresh child: closes the slot's own descriptors (its socket could send requests),
-/// and unblocks the signals a lone slot takes through its signalfd.
+/// In a fresh child: gives back the CPUs a run of one thread kept its slot off (see
+/// `fork_server::start`), closes the slot's own descriptors (its socket could send
+/// requests), and unblocks the signals a lone slot takes through its signalfd.
 fn leave_the_slot(held: &[RawFd]) {
+    sys::process::unpin();
     for fd in held {
         let _ = sys::close_inherited(*fd);
     }

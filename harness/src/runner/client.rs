@@ -60,13 +60,14 @@ pub(crate) struct TestPipes<'a> {
 
 impl ForkServer {
     /// Forks the fork server. Must be called while the process has a single thread, once
-    /// every test it will be asked for exists (see `wire::request`).
+    /// every test it will be asked for exists (see `wire::request`). `one_thread`: see
+    /// `fork_server::start`.
     ///
     /// # Errors
     ///
     /// [`Error::Multithreaded`] if another thread exists, or the failing call.
-    pub(crate) fn start() -> Result<ForkServer> {
-        let (socket, first_slot, pid) = fork_server::start()?;
+    pub(crate) fn start(one_thread: bool) -> Result<ForkServer> {
+        let (socket, first_slot, pid) = fork_server::start(one_thread)?;
         Ok(ForkServer {
             server: Some((socket, pid)),
             idle: Mutex::new(Vec::new()),

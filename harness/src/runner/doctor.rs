@@ -68,7 +68,7 @@ pub fn doctor() -> bool {
         default_timeout_secs: None,
         skip_unsupported: false,
     };
-    let session = match Session::start(settings, everything, Runs::Many) {
+    let session = match Session::start(settings, everything, Runs::Many { one_thread: false }) {
         Ok(session) => session,
         Err(error) => {
             println!("\nnstest cannot start its fork server: {error}");

@@ -66,7 +66,8 @@ pub fn start() {
         // Run as nextest runs every test, `--exact NAME`: one lone slot, no fork server.
         let runs = match one_test_only() {
             true => Runs::OneLater,
-            false => Runs::Many,
+            // libtest runs each test on a thread of its own, even with one thread.
+            false => Runs::Many { one_thread: false },
         };
         // Which kinds the tests need is not known before the first test: probe for all.
         let session = Session::start(settings, probe::everything(), runs)

@@ -61,12 +61,14 @@ pub fn run_main_then(in_runner: fn()) -> ! {
     // A run of one test (nextest's `--exact NAME` for every test, an editor's run button)
     // forks that test's sandbox itself, on this thread: see `process::direct`.
     let one_test = select::at_most_one(&options);
-    let runs = match one_test {
-        true => Runs::OneHere,
-        false => Runs::Many,
-    };
     let concurrency = cli::concurrency(&options, &ProcessEnv)
         .unwrap_or_else(|message| fail(&format!("error: {message}")));
+    let runs = match one_test {
+        true => Runs::OneHere,
+        false => Runs::Many {
+            one_thread: concurrency == 1,
+        },
+    };
     let tests = match one_test {
         true => registry::unordered_tests(),
         false => registry::all_tests(),

@@ -79,8 +79,10 @@ impl Settings {
 /// What a run will run, as far as it knows when it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Runs {
-    /// Any number of tests: a fork server and a pool of slots.
-    Many,
+    /// Any number of tests: a fork server and a pool of slots. `one_thread`: the runner
+    /// runs them one at a time on this thread (`--test-threads 1`), and keeps its fork
+    /// server and slot on the CPU it runs on (see `process::fork_server::start`).
+    Many { one_thread: bool },
     /// One test at most, on this thread, which stays the only one (`nstest::main!()`):
     /// the runner forks the sandbox itself.
     OneHere,
@@ -126,7 +128,7 @@ impl Session {
         // process inherits it.
         crate::network::prepare();
         let launcher = match runs {
-            Runs::Many => Launcher::Server(ForkServer::start()?),
+            Runs::Many { one_thread } => Launcher::Server(ForkServer::start(one_thread)?),
             Runs::OneHere => {
                 direct::prepare()?;
                 Launcher::Direct

@@ -186,3 +186,37 @@ pub(crate) fn set_env_single_threaded(name: &str, value: &std::ffi::OsStr) {
     // at the same time; the caller has a single thread (see above, and rule 1).
     unsafe { std::env::set_var(name, value) }
 }
+
+/// The CPUs this process could run on before [`pin_to_this_cpu`], to give back to what
+/// it forks; `None` when it was not pinned.
+static UNPINNED: std::sync::Mutex<Option<nix::sched::CpuSet>> = std::sync::Mutex::new(None);
+
+/// Pins the calling thread, and what it forks from now on, to the CPU it runs on
+/// (sched_setaffinity(2), sched_getcpu(3)). Best effort: where either call fails nothing
+/// changes.
+pub(crate) fn pin_to_this_cpu() {
+    let Ok(all) = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) else {
+        return;
+    };
+    // SAFETY: sched_getcpu has no preconditions.
+    let cpu = unsafe { libc::sched_getcpu() };
+    let Ok(cpu) = usize::try_from(cpu) else {
+        return;
+    };
+    let mut one = nix::sched::CpuSet::new();
+    if one.set(cpu).is_err() {
+        return;
+    }
+    if nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &one).is_ok() {
+        *UNPINNED.lock().unwrap_or_else(|e| e.into_inner()) = Some(all);
+    }
+}
+
+/// In a process forked after [`pin_to_this_cpu`]: the CPUs it had before. Nothing to do
+/// (and no system call) where nothing was pinned.
+pub(crate) fn unpin() {
+    let all = *UNPINNED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(all) = all {
+        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &all);
+    }
+}

@@ -143,9 +143,10 @@ static PENDING: Mutex<Vec<String>> = Mutex::new(Vec::new());
 ///
 /// A process in a memory cgroup pays for it in every page the kernel charges to it: with
 /// cgroup v1 each charge walks the memory, swap and kernel-memory counters of every level
-/// up to the root. A slot in a leaf two levels below the runner's cgroup made its `fork`
-/// 12 µs dearer per test here (`page_counter_charge`, `perf record` of 1,000 `net` tests
-/// as root), and the test's new namespaces, all charged kernel memory, dearer again.
+/// up to the root, and a test's new namespaces are all charged kernel memory. Slots in
+/// leaves two levels below the runner's cgroup made a run of 1,000 full-set tests with
+/// `time` on one thread 5% slower as root here (1,774 against 1,682 ms, medians of 8
+/// alternating runs, slower in each pair).
 pub(crate) fn open_run() {
     let memory = crate::registry::unordered_tests()
         .iter()
