@@ -111,7 +111,7 @@ pub(crate) fn start(
         return match sys::clone_into_namespaces(flags) {
             Ok(ForkResult::Child) => {
                 leave_the_runner();
-                init::run(test, report, output, exit, ids, timeout)
+                init::run(test, report, output, exit, ids, timeout, Default::default())
             }
             Ok(ForkResult::Parent { child }) => Direct::started(child, true),
             Err(source) => {

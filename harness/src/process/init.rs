@@ -21,8 +21,9 @@ use super::{never_started, reap, set_death_signal, test_process, write_all};
 use crate::error::{Error, Result};
 use crate::registry::Test;
 use crate::sandbox;
+use crate::sandbox::leaf::LimitWatch;
 use crate::sys;
-use crate::wire::{ExitFrame, LimitsHit, Termination};
+use crate::wire::{ExitFrame, Termination};
 
 /// Init's life: `uid`/`gid` are its parent's ids, read before the clone (inside a new
 /// user namespace they read as the overflow id until the maps are written). `frame` is
@@ -37,6 +38,7 @@ pub(super) fn run(
     frame: OwnedFd,
     (uid, gid): (Uid, Gid),
     timeout: Option<Duration>,
+    watch: LimitWatch,
 ) -> ! {
     let deadline = timeout.map(|after| Instant::now() + after);
     let started = (|| -> Result<ForkResult> {
@@ -74,12 +76,13 @@ pub(super) fn run(
             Termination::TimedOut => 0,
             _ => leaked,
         };
-        // Which limits were reached is added by a slot that holds the test's cgroup leaf
-        // or watches its CPU time; such a slot gives init a pipe of its own as `frame`.
+        // Which cgroup limits were reached, from the slot's counters; whether the CPU
+        // time limit was is added by a slot that watches it, which gives init a pipe of
+        // its own as `frame`.
         let frame_data = ExitFrame {
             test: end,
             leaked,
-            limits: LimitsHit::default(),
+            limits: watch.hits(),
         };
         let _ = write_all(&frame, &frame_data.encode());
         drop((report, output));

@@ -42,7 +42,7 @@ use super::{Channels, die_with_parent, init, never_started, reap, test_process, 
 use crate::error::{Error, Result};
 use crate::registry::Test;
 use crate::sandbox;
-use crate::sandbox::leaf::SlotLeaf;
+use crate::sandbox::leaf::{LimitWatch, SlotLeaf};
 use crate::sys;
 use crate::wire::request::{self, Request};
 use crate::wire::{EXIT_FRAME_LEN, ExitFrame, LimitsHit, Termination};
@@ -197,8 +197,10 @@ fn run(
             exit,
         })
     } else if test.plan.pid {
-        let adds_limits = leaf.holds_any() || test.plan.limits.cpu_secs.is_some();
-        start_init(test, held, report, exit, output, adds_limits)
+        // Init reads the cgroup counters itself; only the CPU time is the slot's to add.
+        let adds_limits = test.plan.limits.cpu_secs.is_some();
+        let watch = leaf.watch(&test.plan);
+        start_init(test, held, report, exit, output, adds_limits, watch)
     } else {
         start_test_process(test, held, report, exit, output)
     };
@@ -303,10 +305,10 @@ fn start_test_process(
 }
 
 /// With a PID namespace: init is cloned straight into the new namespaces, and writes the
-/// exit frame itself: it alone knows how the test (PID 2) ended and what was left. It
-/// writes it on the runner's exit pipe, or, when `adds_limits` (the slot has a cgroup
-/// leaf or watches the test's CPU time), on a pipe of the slot's, which adds which limits
-/// were reached.
+/// exit frame itself: it alone knows how the test (PID 2) ended and what was left, and it
+/// reads the slot's cgroup counters (`watch`) to say which limits the kernel enforced. It
+/// writes it on the runner's exit pipe, or, when `adds_limits` (the slot watches the
+/// test's CPU time), on a pipe of the slot's, which adds whether that limit was reached.
 fn start_init(
     test: &'static Test,
     held: &[RawFd],
@@ -314,6 +316,7 @@ fn start_init(
     exit: OwnedFd,
     output: Option<OwnedFd>,
     adds_limits: bool,
+    watch: LimitWatch,
 ) -> std::result::Result<Started, StartFailed> {
     let pipe = match adds_limits {
         true => nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map(Some),
@@ -345,7 +348,7 @@ fn start_init(
                 }
                 None => exit,
             };
-            init::run(test, report, output, frame, ids, None)
+            init::run(test, report, output, frame, ids, None, watch)
         }
         Ok(ForkResult::Parent { child }) => Ok(Started {
             child,
@@ -435,8 +438,12 @@ fn finish(
     // it and waits for them (pid_namespaces(7); zap_pid_ns_processes).
     let init_died = ExitFrame::nothing_left(end);
     let frame = match init {
-        // Init wrote the frame to the runner itself when it exited with status 0.
-        InitFrame::ToRunner if end == Termination::Exited(0) => return,
+        // Init wrote the frame to the runner itself, with the limits it read, when it
+        // exited with status 0: the counters only need to catch up for the next test.
+        InitFrame::ToRunner if end == Termination::Exited(0) => {
+            let _ = leaf.hits(&test.plan);
+            return;
+        }
         InitFrame::ToRunner => init_died,
         InitFrame::ToSlot(reader) => read_frame(&reader).unwrap_or(init_died),
         // Without one, leftovers were re-parented to this subreaper: kill and reap them.

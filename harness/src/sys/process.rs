@@ -220,3 +220,10 @@ pub(crate) fn unpin() {
         let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &all);
     }
 }
+
+/// Borrows `fd`, a descriptor this process holds until it exits: one its parent opened
+/// and it inherited in the fork, which nothing in it closes.
+pub(crate) fn borrow_held(fd: std::os::fd::RawFd) -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: the caller names a descriptor that stays open for the life of the process.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}

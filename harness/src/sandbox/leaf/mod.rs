@@ -32,6 +32,7 @@
 //! counts.
 
 use std::io::ErrorKind;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -288,6 +289,8 @@ pub(crate) fn enforced() -> Enforced {
 struct Leaf {
     dir: String,
     version: Version,
+    /// The event counter file, opened at its first read and kept open (see [`Counter`]).
+    counter: Option<Counter>,
     written: Option<u64>,
     events: u64,
     /// `events` was read after the last test, so it is current.
@@ -356,6 +359,7 @@ impl SlotLeaf {
             let joined = Some(Leaf {
                 dir,
                 version: run.version,
+                counter: None,
                 written: None,
                 events: 0,
                 counted: false,
@@ -417,12 +421,6 @@ impl SlotLeaf {
         Ok(())
     }
 
-    /// Whether the slot is in a leaf of some hierarchy, whose events it reads after each
-    /// test.
-    pub(crate) fn holds_any(&self) -> bool {
-        self.pids.is_some() || self.memory.is_some()
-    }
-
     /// A lone slot whose runner is gone (`process::direct`), once every process of its
     /// test is: no fork server is left to remove the run's directories, so the slot moves
     /// itself back to the cgroup the run's directory was made in and removes them itself.
@@ -438,17 +436,42 @@ impl SlotLeaf {
         close_run();
     }
 
+    /// What a PID namespace's init needs to say itself which limits the kernel enforced
+    /// on `plan`'s test: the counters, open, and their values before the test. Init cannot
+    /// see the hierarchy (it is in the test's mount namespace) but inherits the
+    /// descriptors; so it writes the whole exit frame straight to the runner, and the slot
+    /// need not wake to add the limits to it (one wake-up less on every `pid` test's way
+    /// where the run makes cgroups). Call after [`SlotLeaf::set_for`].
+    pub(crate) fn watch(&mut self, plan: &Plan) -> LimitWatch {
+        let pids = self.pids.as_mut().and_then(|leaf| {
+            let events = leaf.events;
+            leaf.counter("pids.events", "max ")
+                .map(|c| (c.fd(), events))
+        });
+        let memory = self
+            .memory
+            .as_mut()
+            .filter(|leaf| plan.limits.memory.is_some() && leaf.counted)
+            .and_then(|leaf| {
+                let events = leaf.events;
+                let file = leaf.version.oom_events();
+                leaf.counter(file, "oom_kill ").map(|c| (c.fd(), events))
+            });
+        LimitWatch { pids, memory }
+    }
+
     /// After a test, once all its processes are gone: which limits the kernel enforced.
     pub(crate) fn hits(&mut self, plan: &Plan) -> LimitsHit {
         let mut hit = LimitsHit::default();
         if let Some(leaf) = &mut self.pids {
-            let now = counter(&leaf.dir, "pids.events", "max ");
+            let now = leaf.count("pids.events", "max ");
             hit.pids = now > leaf.events;
             leaf.events = now;
         }
         if let Some(leaf) = &mut self.memory {
             if plan.limits.memory.is_some() {
-                let now = counter(&leaf.dir, leaf.version.oom_events(), "oom_kill ");
+                let file = leaf.version.oom_events();
+                let now = leaf.count(file, "oom_kill ");
                 hit.memory = now > leaf.events;
                 leaf.events = now;
             } else {
@@ -460,7 +483,76 @@ impl SlotLeaf {
     }
 }
 
+/// The limits a PID namespace's init reads itself (see [`SlotLeaf::watch`]): each
+/// counter's descriptor and its value before the test.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LimitWatch {
+    pids: Option<(RawFd, u64)>,
+    memory: Option<(RawFd, u64)>,
+}
+
+impl LimitWatch {
+    /// Once every other process of the test is gone: which limits the kernel enforced.
+    pub(crate) fn hits(&self) -> LimitsHit {
+        let grew = |watched: Option<(RawFd, u64)>, key| {
+            watched.is_some_and(|(fd, before)| {
+                // The slot opened the file before the fork; this process's copy stays
+                // open until it exits.
+                read_counter(crate::sys::process::borrow_held(fd), key) > before
+            })
+        };
+        LimitsHit {
+            pids: grew(self.pids, "max "),
+            memory: grew(self.memory, "oom_kill "),
+            cpu: false,
+        }
+    }
+}
+
+/// An event counter file of a leaf, kept open. A read at offset 0 (pread(2)) makes the
+/// kernel print the file anew, so one system call serves each test where opening,
+/// reading and closing it took five.
+struct Counter {
+    file: std::fs::File,
+    key: &'static str,
+}
+
+impl Counter {
+    fn fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
+/// The value after `key` in the counter file open on `fd`; 0 if it cannot be read.
+fn read_counter(fd: BorrowedFd<'_>, key: &str) -> u64 {
+    let mut buf = [0u8; 512];
+    let len = nix::sys::uio::pread(fd, &mut buf, 0).unwrap_or(0);
+    parse_counter(&String::from_utf8_lossy(&buf[..len]), key)
+}
+
+fn parse_counter(text: &str, key: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(key))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 impl Leaf {
+    /// The counter `file` of this leaf, opened at the first call.
+    fn counter(&mut self, file: &str, key: &'static str) -> Option<&Counter> {
+        if self.counter.is_none() {
+            let opened = std::fs::File::open(format!("{}/{file}", self.dir)).ok();
+            self.counter = opened.map(|file| Counter { file, key });
+        }
+        self.counter.as_ref()
+    }
+
+    /// The value of `key` in `file`, read through the kept descriptor.
+    fn count(&mut self, file: &str, key: &'static str) -> u64 {
+        self.counter(file, key)
+            .map_or(0, |c| read_counter(c.file.as_fd(), c.key))
+    }
+
     fn set(&mut self, file: &str, value: u64, shown: impl Fn(u64) -> String) -> Result<()> {
         if self.written == Some(value) {
             return Ok(());
@@ -484,12 +576,10 @@ fn write(dir: &str, file: &str, text: &str) -> std::result::Result<(), Errno> {
 /// The number after `key` in a flat-keyed control file (`max 3`, `oom_kill 1`); 0 if
 /// absent.
 fn counter(dir: &str, file: &str, key: &str) -> u64 {
-    std::fs::read_to_string(format!("{dir}/{file}"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix(key))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0)
+    parse_counter(
+        &std::fs::read_to_string(format!("{dir}/{file}")).unwrap_or_default(),
+        key,
+    )
 }
 
 #[cfg(test)]
@@ -508,6 +598,28 @@ mod tests {
         .unwrap();
         assert_eq!(counter(path, "memory.oom_control", "oom_kill "), 3);
         assert_eq!(counter(path, "pids.events", "max "), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A kept counter is read from its start every time, as a PID namespace's init reads
+    /// the slot's; a value that grew is a limit hit, one that did not is none.
+    #[test]
+    fn a_kept_counter_is_read_again_and_compared_with_its_value_before() {
+        let dir = std::env::temp_dir().join(format!("nstest-kept-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pids.events");
+        std::fs::write(&path, "max 2\n").unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        assert_eq!(read_counter(file.as_fd(), "max "), 2);
+        let watch = |before| LimitWatch {
+            pids: Some((file.as_raw_fd(), before)),
+            memory: None,
+        };
+        assert!(!watch(2).hits().pids);
+        std::fs::write(&path, "max 3\n").unwrap();
+        assert_eq!(read_counter(file.as_fd(), "max "), 3);
+        assert!(watch(2).hits().pids);
+        assert!(!watch(2).hits().memory);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
