@@ -1,8 +1,9 @@
 //! Runs in: a PID namespace's init, PID 1, cloned by the slot (or by the runner of one
 //! test, see `direct`) straight into the test's new user, PID and other namespaces. Builds
 //! the sandbox, forks the test as PID 2, reaps, kills the rest of the namespace when the
-//! test ends, and writes the exit frame: straight to the runner, or to its slot when the
-//! slot has limits to add to it.
+//! test ends, and writes the exit frame, with the cgroup limits it read from its slot's
+//! counters: straight to the runner, or to its slot when the slot watches the test's CPU
+//! time.
 //!
 //! pid_namespaces(7): PID 1 ignores every signal it has no handler for, so a test running
 //! as PID 1 that calls `abort()` would not die by SIGABRT, and when PID 1 exits the kernel

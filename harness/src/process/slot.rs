@@ -239,12 +239,13 @@ struct Started {
 enum InitFrame {
     /// No init: the test process is the slot's child, and the slot writes the frame.
     NoInit,
-    /// Straight to the runner's exit pipe: the slot has no limits to add, and the runner
+    /// Straight to the runner's exit pipe: init reads the cgroup counters itself (see
+    /// `SlotLeaf::watch`), the slot has no CPU time to add, and the runner
     /// hears the test end without waiting for the slot to wake, read the frame and write
     /// it again (one wake-up of a process fewer on a test's way). Init's status 0 says it
     /// wrote it.
     ToRunner,
-    /// To the slot, on this pipe, which adds the limits its cgroup leaf saw.
+    /// To the slot, on this pipe, which adds whether the CPU time limit was reached.
     ToSlot(OwnedFd),
 }
 
