@@ -39,7 +39,7 @@ pub(super) fn run(
     frame: OwnedFd,
     (uid, gid): (Uid, Gid),
     timeout: Option<Duration>,
-    watch: LimitWatch,
+    watch: LimitWatch<'_>,
 ) -> ! {
     let deadline = timeout.map(|after| Instant::now() + after);
     let started = (|| -> Result<ForkResult> {

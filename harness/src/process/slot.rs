@@ -317,7 +317,7 @@ fn start_init(
     exit: OwnedFd,
     output: Option<OwnedFd>,
     adds_limits: bool,
-    watch: LimitWatch,
+    watch: LimitWatch<'_>,
 ) -> std::result::Result<Started, StartFailed> {
     let pipe = match adds_limits {
         true => nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map(Some),

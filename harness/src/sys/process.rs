@@ -188,8 +188,8 @@ pub(crate) fn set_env_single_threaded(name: &str, value: &std::ffi::OsStr) {
 }
 
 /// The CPUs this process could run on before [`pin_to_this_cpu`], to give back to what
-/// it forks; `None` when it was not pinned.
-static UNPINNED: std::sync::Mutex<Option<nix::sched::CpuSet>> = std::sync::Mutex::new(None);
+/// it forks; unset when it was not pinned.
+static UNPINNED: std::sync::OnceLock<nix::sched::CpuSet> = std::sync::OnceLock::new();
 
 /// Pins the calling thread, and what it forks from now on, to the CPU it runs on
 /// (sched_setaffinity(2), sched_getcpu(3)). Best effort: where either call fails nothing
@@ -208,22 +208,14 @@ pub(crate) fn pin_to_this_cpu() {
         return;
     }
     if nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &one).is_ok() {
-        *UNPINNED.lock().unwrap_or_else(|e| e.into_inner()) = Some(all);
+        let _ = UNPINNED.set(all);
     }
 }
 
 /// In a process forked after [`pin_to_this_cpu`]: the CPUs it had before. Nothing to do
 /// (and no system call) where nothing was pinned.
 pub(crate) fn unpin() {
-    let all = *UNPINNED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(all) = all {
-        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &all);
+    if let Some(all) = UNPINNED.get() {
+        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), all);
     }
-}
-
-/// Borrows `fd`, a descriptor this process holds until it exits: one its parent opened
-/// and it inherited in the fork, which nothing in it closes.
-pub(crate) fn borrow_held(fd: std::os::fd::RawFd) -> std::os::fd::BorrowedFd<'static> {
-    // SAFETY: the caller names a descriptor that stays open for the life of the process.
-    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
 }

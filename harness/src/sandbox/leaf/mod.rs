@@ -32,7 +32,7 @@
 //! counts.
 
 use std::io::ErrorKind;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -289,8 +289,8 @@ pub(crate) fn enforced() -> Enforced {
 struct Leaf {
     dir: String,
     version: Version,
-    /// The event counter file, opened at its first read and kept open (see [`Counter`]).
-    counter: Option<Counter>,
+    /// Its event counter: `pids.events`, or the OOM kills of the memory controller.
+    counter: Counter,
     written: Option<u64>,
     events: u64,
     /// `events` was read after the last test, so it is current.
@@ -356,10 +356,14 @@ impl SlotLeaf {
                 }
                 joined_dirs.push(dir.clone());
             }
+            let counter = match run.controller {
+                Controller::Pids => Counter::open(&dir, "pids.events", "max "),
+                Controller::Memory => Counter::open(&dir, run.version.oom_events(), "oom_kill "),
+            };
             let joined = Some(Leaf {
                 dir,
                 version: run.version,
-                counter: None,
+                counter,
                 written: None,
                 events: 0,
                 counted: false,
@@ -414,7 +418,7 @@ impl SlotLeaf {
                 n => n.to_string(),
             })?;
             if bytes != UNLIMITED && !leaf.counted {
-                leaf.events = counter(&leaf.dir, version.oom_events(), "oom_kill ");
+                leaf.events = leaf.counter.read();
                 leaf.counted = true;
             }
         }
@@ -442,36 +446,28 @@ impl SlotLeaf {
     /// descriptors; so it writes the whole exit frame straight to the runner, and the slot
     /// need not wake to add the limits to it (one wake-up less on every `pid` test's way
     /// where the run makes cgroups). Call after [`SlotLeaf::set_for`].
-    pub(crate) fn watch(&mut self, plan: &Plan) -> LimitWatch {
-        let pids = self.pids.as_mut().and_then(|leaf| {
-            let events = leaf.events;
-            leaf.counter("pids.events", "max ")
-                .map(|c| (c.fd(), events))
-        });
+    pub(crate) fn watch(&self, plan: &Plan) -> LimitWatch<'_> {
         let memory = self
             .memory
-            .as_mut()
-            .filter(|leaf| plan.limits.memory.is_some() && leaf.counted)
-            .and_then(|leaf| {
-                let events = leaf.events;
-                let file = leaf.version.oom_events();
-                leaf.counter(file, "oom_kill ").map(|c| (c.fd(), events))
-            });
-        LimitWatch { pids, memory }
+            .as_ref()
+            .filter(|leaf| plan.limits.memory.is_some() && leaf.counted);
+        LimitWatch {
+            pids: self.pids.as_ref().and_then(Leaf::watched),
+            memory: memory.and_then(Leaf::watched),
+        }
     }
 
     /// After a test, once all its processes are gone: which limits the kernel enforced.
     pub(crate) fn hits(&mut self, plan: &Plan) -> LimitsHit {
         let mut hit = LimitsHit::default();
         if let Some(leaf) = &mut self.pids {
-            let now = leaf.count("pids.events", "max ");
+            let now = leaf.counter.read();
             hit.pids = now > leaf.events;
             leaf.events = now;
         }
         if let Some(leaf) = &mut self.memory {
             if plan.limits.memory.is_some() {
-                let file = leaf.version.oom_events();
-                let now = leaf.count(file, "oom_kill ");
+                let now = leaf.counter.read();
                 hit.memory = now > leaf.events;
                 leaf.events = now;
             } else {
@@ -483,43 +479,55 @@ impl SlotLeaf {
     }
 }
 
-/// The limits a PID namespace's init reads itself (see [`SlotLeaf::watch`]): each
-/// counter's descriptor and its value before the test.
+/// The limits a PID namespace's init reads itself (see [`SlotLeaf::watch`]): the slot's
+/// counters, which init inherits open, and their values before the test.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct LimitWatch {
-    pids: Option<(RawFd, u64)>,
-    memory: Option<(RawFd, u64)>,
+pub(crate) struct LimitWatch<'a> {
+    pids: Option<Watched<'a>>,
+    memory: Option<Watched<'a>>,
 }
 
-impl LimitWatch {
+#[derive(Debug, Clone, Copy)]
+struct Watched<'a> {
+    fd: BorrowedFd<'a>,
+    key: &'static str,
+    before: u64,
+}
+
+impl LimitWatch<'_> {
     /// Once every other process of the test is gone: which limits the kernel enforced.
     pub(crate) fn hits(&self) -> LimitsHit {
-        let grew = |watched: Option<(RawFd, u64)>, key| {
-            watched.is_some_and(|(fd, before)| {
-                // The slot opened the file before the fork; this process's copy stays
-                // open until it exits.
-                read_counter(crate::sys::process::borrow_held(fd), key) > before
-            })
+        let grew = |watched: Option<Watched<'_>>| {
+            watched.is_some_and(|w| read_counter(w.fd, w.key) > w.before)
         };
         LimitsHit {
-            pids: grew(self.pids, "max "),
-            memory: grew(self.memory, "oom_kill "),
+            pids: grew(self.pids),
+            memory: grew(self.memory),
             cpu: false,
         }
     }
 }
 
-/// An event counter file of a leaf, kept open. A read at offset 0 (pread(2)) makes the
-/// kernel print the file anew, so one system call serves each test where opening,
-/// reading and closing it took five.
+/// An event counter file of a leaf, opened when the slot joins it and kept open. A read
+/// at offset 0 (pread(2)) makes the kernel print the file anew, so one system call serves
+/// each test where opening, reading and closing it took five.
 struct Counter {
-    file: std::fs::File,
+    /// `None` where it could not be opened: it then reads as 0, as an unreadable file did.
+    file: Option<std::fs::File>,
+    /// The line the count is on (`max `, `oom_kill `).
     key: &'static str,
 }
 
 impl Counter {
-    fn fd(&self) -> RawFd {
-        self.file.as_raw_fd()
+    fn open(dir: &str, file: &str, key: &'static str) -> Counter {
+        let file = std::fs::File::open(format!("{dir}/{file}")).ok();
+        Counter { file, key }
+    }
+
+    fn read(&self) -> u64 {
+        self.file
+            .as_ref()
+            .map_or(0, |file| read_counter(file.as_fd(), self.key))
     }
 }
 
@@ -538,19 +546,14 @@ fn parse_counter(text: &str, key: &str) -> u64 {
 }
 
 impl Leaf {
-    /// The counter `file` of this leaf, opened at the first call.
-    fn counter(&mut self, file: &str, key: &'static str) -> Option<&Counter> {
-        if self.counter.is_none() {
-            let opened = std::fs::File::open(format!("{}/{file}", self.dir)).ok();
-            self.counter = opened.map(|file| Counter { file, key });
-        }
-        self.counter.as_ref()
-    }
-
-    /// The value of `key` in `file`, read through the kept descriptor.
-    fn count(&mut self, file: &str, key: &'static str) -> u64 {
-        self.counter(file, key)
-            .map_or(0, |c| read_counter(c.file.as_fd(), c.key))
+    /// Its counter and its value before the test, for init to compare.
+    fn watched(&self) -> Option<Watched<'_>> {
+        let file = self.counter.file.as_ref()?;
+        Some(Watched {
+            fd: file.as_fd(),
+            key: self.counter.key,
+            before: self.events,
+        })
     }
 
     fn set(&mut self, file: &str, value: u64, shown: impl Fn(u64) -> String) -> Result<()> {
@@ -612,7 +615,11 @@ mod tests {
         let file = std::fs::File::open(&path).unwrap();
         assert_eq!(read_counter(file.as_fd(), "max "), 2);
         let watch = |before| LimitWatch {
-            pids: Some((file.as_raw_fd(), before)),
+            pids: Some(Watched {
+                fd: file.as_fd(),
+                key: "max ",
+                before,
+            }),
             memory: None,
         };
         assert!(!watch(2).hits().pids);
