@@ -50,19 +50,25 @@ pub(crate) struct Tally {
     pub skipped: Vec<(&'static str, String)>,
 }
 
-impl Run {
-    /// Runs `test` in its sandbox, or decides without
-    /// running it when the host lacks what it needs.
-    pub(crate) fn run_one(&self, test: &'static Test) -> Finished {
-        let not_run = |outcome| Finished {
+impl Finished {
+    /// A test that did not run: `outcome` says why (an ignored test "passes").
+    fn not_run(outcome: Outcome) -> Finished {
+        Finished {
             outcome,
             output: String::new(),
             leaked: 0,
             exec_time: None,
             notes: Vec::new(),
-        };
+        }
+    }
+}
+
+impl Run {
+    /// Runs `test` in its sandbox, or decides without
+    /// running it when the host lacks what it needs.
+    pub(crate) fn run_one(&self, test: &'static Test) -> Finished {
         if let Some(outcome) = self.session.outcome_if_lacking(&self.missing, &test.plan) {
-            return not_run(outcome);
+            return Finished::not_run(outcome);
         }
         let started = Instant::now();
         match self.session.run_sandboxed(test, self.capture) {
@@ -73,7 +79,7 @@ impl Run {
                 exec_time: self.timed.then(|| started.elapsed()),
                 notes: done.notes,
             },
-            Err(error) => not_run(Outcome::NotStarted {
+            Err(error) => Finished::not_run(Outcome::NotStarted {
                 error: error.to_string(),
             }),
         }
@@ -295,13 +301,7 @@ impl Shared<'_> {
             let position = board.next;
             board.printer.test_start(&self.descs[position]);
             if self.descs[position].ignore || self.options.benchmarks_only {
-                let ignored = Finished {
-                    outcome: Outcome::Passed,
-                    output: String::new(),
-                    leaked: 0,
-                    exec_time: None,
-                    notes: Vec::new(),
-                };
+                let ignored = Finished::not_run(Outcome::Passed);
                 board.finished.push_back((position, ignored));
             } else {
                 board
@@ -312,7 +312,8 @@ impl Shared<'_> {
             board.pending += 1;
             board.next += 1;
         }
-        if board.pending == 0 && board.finished.is_empty() {
+        // A result not reported yet is pending too: none pending is the end.
+        if board.pending == 0 {
             board.over = true;
         }
     }
