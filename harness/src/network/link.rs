@@ -180,8 +180,9 @@ pub(super) fn add_host_link(
             format!("RTM_NEWLINK veth eth0 (peer {port_name} in the switch)"),
             Some("veth pairs (CONFIG_VETH, module `veth`)"),
         ),
-        neighbour_retry(libc::AF_INET, "arp_cache"),
-        neighbour_retry(libc::AF_INET6, "ndisc_cache"),
+        neighbour_retry(libc::AF_INET, "arp_cache", None),
+        // The first IPv6 request: without IPv6 the kernel has no `ndisc_cache` (ENOENT).
+        neighbour_retry(libc::AF_INET6, "ndisc_cache", Some("IPv6 (CONFIG_IPV6)")),
         Call::new(v4, format!("RTM_NEWADDR {ipv4}/24 dev eth0"), None),
         Call::new(
             v6,
@@ -227,8 +228,8 @@ pub(super) fn add_host_link(
 /// later under load. With the kernel's default the first packet then arrives a second
 /// late, which a test that measures time reads as a fault; on a LAN of veth pairs a
 /// tenth of that is plenty for an answer. A packet waiting for the answer is queued, not
-/// lost (`unres_qlen_bytes`).
-fn neighbour_retry(family: i32, table: &str) -> Call {
+/// lost (`unres_qlen_bytes`). `needs`: what the kernel lacks if it has no such table.
+fn neighbour_retry(family: i32, table: &str, needs: Option<&'static str>) -> Call {
     let family = u8::try_from(family).unwrap_or(0);
     let mut m = Message::new(libc::RTM_SETNEIGHTBL, 0, &[family, 0, 0, 0]);
     m.attr_str(NDTA_NAME, table).nest(NDTA_PARMS, |m| {
@@ -238,7 +239,7 @@ fn neighbour_retry(family: i32, table: &str) -> Call {
     Call::new(
         m,
         format!("RTM_SETNEIGHTBL {table} dev eth0 retrans_time {NEIGHBOUR_RETRY_MS}ms"),
-        None,
+        needs,
     )
 }
 
