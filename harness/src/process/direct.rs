@@ -37,6 +37,7 @@ use nix::unistd::{ForkResult, Pid, getegid, geteuid, getpid};
 use super::{Channels, init, never_started, reap, slot, test_process};
 use crate::coverage;
 use crate::error::{Error, Result};
+use crate::plan::Plan;
 use crate::registry::Test;
 use crate::sandbox;
 use crate::sys;
@@ -53,13 +54,14 @@ pub(crate) struct Direct {
 
 /// Once per run, before the first fork: what the fork server does once for every process
 /// it forks (the profile and host paths read, the panic hook of test processes), and the
-/// runner made a subreaper. Must run while the runner has a single thread.
+/// runner made a subreaper. `needs`: every kind the run's sandboxes may have (the one
+/// test's, and the probe's). Must run while the runner has a single thread.
 ///
 /// # Errors
 ///
 /// [`Error::Multithreaded`] if another thread exists, or the failing `prctl`.
-pub(crate) fn prepare() -> Result<()> {
-    super::prepare_run()?;
+pub(crate) fn prepare(needs: &Plan) -> Result<()> {
+    super::prepare_run(needs)?;
     // Where the run may make cgroups, the runner makes the run's directory itself (the
     // fork server's job in a run of many), and the lone slot a leaf in it; the `memory`
     // hierarchy only for a test with a `memory` limit, which the lone slot opens.
@@ -146,8 +148,8 @@ pub(crate) fn start(
 /// # Errors
 ///
 /// [`Error::Multithreaded`] if another thread exists, or the failing call.
-pub(crate) fn start_lone_slot() -> Result<(OwnedFd, Pid)> {
-    prepare()?;
+pub(crate) fn start_lone_slot(needs: &Plan) -> Result<(OwnedFd, Pid)> {
+    prepare(needs)?;
     let (runner_end, slot_end) = request::socket_pair()?;
     let runner = getpid();
     match sys::fork() {

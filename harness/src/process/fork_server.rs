@@ -32,6 +32,7 @@ use nix::unistd::{ForkResult, Pid, getpid, getppid};
 use super::{slot, test_process};
 use crate::coverage;
 use crate::error::{Error, Result};
+use crate::plan::Plan;
 use crate::sys;
 use crate::wire::request::{self, Request};
 
@@ -60,8 +61,8 @@ pub(crate) use super::slot::HELLO_LEN;
 /// # Errors
 ///
 /// [`Error::Multithreaded`] if another thread exists, or the failing call.
-pub(crate) fn start(one_thread: bool) -> Result<(OwnedFd, OwnedFd, Pid)> {
-    super::prepare_run()?;
+pub(crate) fn start(one_thread: bool, needs: &Plan) -> Result<(OwnedFd, OwnedFd, Pid)> {
+    super::prepare_run(needs)?;
     if one_thread {
         sys::process::pin_to_this_cpu();
     }

@@ -108,17 +108,18 @@ fn never_started(error: &Error, report: &OwnedFd, exit: &OwnedFd) {
 
 /// Once per run, in the runner while it has a single thread, before its first fork (of
 /// the fork server, or of a run of one test's sandbox): what every process it forks
-/// inherits is read here, so that no fork has to.
+/// inherits is read here, so that no fork has to. `needs`: every kind a sandbox of the
+/// run may have (see [`crate::sandbox::prepare`]).
 ///
 /// # Errors
 ///
 /// [`Error::Multithreaded`] if another thread exists, or a bad `NSTEST_PIDS`.
-fn prepare_run() -> Result<()> {
+fn prepare_run(needs: &crate::plan::Plan) -> Result<()> {
     if let Some(threads) = sys::thread_count().filter(|&n| n != 1) {
         return Err(Error::Multithreaded { threads });
     }
     crate::coverage::prepare();
-    crate::sandbox::prepare(crate::coverage::profile_dirs());
+    crate::sandbox::prepare(crate::coverage::profile_dirs(), needs);
     crate::sandbox::limits::run_pids().map_err(|message| Error::Environment { message })?;
     Ok(())
 }

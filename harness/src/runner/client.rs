@@ -15,6 +15,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
+use crate::plan::Plan;
 use crate::process::direct;
 use crate::process::fork_server::{self, HELLO_LEN};
 use crate::registry::Test;
@@ -61,13 +62,13 @@ pub(crate) struct TestPipes<'a> {
 impl ForkServer {
     /// Forks the fork server. Must be called while the process has a single thread, once
     /// every test it will be asked for exists (see `wire::request`). `one_thread`: see
-    /// `fork_server::start`.
+    /// `fork_server::start`; `needs`: every kind its sandboxes may have.
     ///
     /// # Errors
     ///
     /// [`Error::Multithreaded`] if another thread exists, or the failing call.
-    pub(crate) fn start(one_thread: bool) -> Result<ForkServer> {
-        let (socket, first_slot, pid) = fork_server::start(one_thread)?;
+    pub(crate) fn start(one_thread: bool, needs: &Plan) -> Result<ForkServer> {
+        let (socket, first_slot, pid) = fork_server::start(one_thread, needs)?;
         Ok(ForkServer {
             server: Some((socket, pid)),
             idle: Mutex::new(Vec::new()),
@@ -81,8 +82,8 @@ impl ForkServer {
     /// # Errors
     ///
     /// As for [`ForkServer::start`].
-    pub(crate) fn start_alone() -> Result<ForkServer> {
-        let (slot, _pid) = direct::start_lone_slot()?;
+    pub(crate) fn start_alone(needs: &Plan) -> Result<ForkServer> {
+        let (slot, _pid) = direct::start_lone_slot(needs)?;
         Ok(ForkServer {
             server: None,
             idle: Mutex::new(Vec::new()),

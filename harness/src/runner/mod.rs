@@ -73,6 +73,12 @@ pub fn run_main_then(in_runner: fn()) -> ! {
         true => registry::unordered_tests(),
         false => registry::all_tests(),
     };
+    // In a run of one test, the one test of that name (names are unique), if any: the
+    // only one the filters may select, and the only one the run prepares for.
+    let found = one_test.then(|| {
+        let name = options.filters.first().map_or("", String::as_str);
+        tests.iter().position(|t| t.name() == name)
+    });
     // The fork server starts before anything is allocated per test (the selection, the
     // names): each fork it makes copies its page tables, and each sandbox process unmaps
     // them again when it exits, so every page it holds is paid twice per test. It serves
@@ -81,18 +87,30 @@ pub fn run_main_then(in_runner: fn()) -> ! {
     // only on a host that lacks it). `--list` (which nextest runs for every binary)
     // starts no process at all.
     let session = (!options.list).then(|| {
-        let needs = Plan::union(tests.iter().map(|test| &test.plan));
+        // A run of one test prepares for that test alone: its probe, if any, needs no
+        // more (see `process::direct::prepare`).
+        let needs = match found {
+            Some(found) => Plan::union(found.iter().map(|&i| &tests[i].plan)),
+            None => Plan::union(tests.iter().map(|test| &test.plan)),
+        };
         Session::start(settings, needs, runs)
             .unwrap_or_else(|error| fail(&format!("nstest: cannot start: {error}")))
     });
-    let named: Vec<(String, bool, bool)> = tests
-        .iter()
-        .map(|t| {
-            (
-                t.name().to_owned(),
-                t.ignore,
-                t.should_panic != ShouldPanic::No,
-            )
+    // Borrowed: only the selected tests' names are copied.
+    let candidates: Vec<usize> = match found {
+        Some(found) => found.into_iter().collect(),
+        None => (0..tests.len()).collect(),
+    };
+    let named: Vec<select::Candidate<'_>> = candidates
+        .into_iter()
+        .map(|index| {
+            let t = tests[index];
+            select::Candidate {
+                index,
+                name: t.name(),
+                ignore: t.ignore,
+                should_panic: t.should_panic != ShouldPanic::No,
+            }
         })
         .collect();
     let selected = select::select(&options, &named);

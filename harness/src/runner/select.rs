@@ -22,26 +22,33 @@ pub(crate) fn at_most_one(options: &Options) -> bool {
     options.exact && options.filters.len() == 1 && !options.list
 }
 
-/// The tests `options` select from `tests` (`(name, ignored, should_panic)`, in name
-/// order), in the order they are to run.
-pub(crate) fn select(options: &Options, tests: &[(String, bool, bool)]) -> Vec<Selected> {
+/// A test the filters are applied to: its position in the registry, and what they read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Candidate<'a> {
+    pub index: usize,
+    pub name: &'a str,
+    pub ignore: bool,
+    pub should_panic: bool,
+}
+
+/// The tests `options` select from `tests` (in name order), in the order they are to run.
+pub(crate) fn select(options: &Options, tests: &[Candidate<'_>]) -> Vec<Selected> {
     let matches = |name: &str, filter: &str| match options.exact {
         true => name == filter,
         false => name.contains(filter),
     };
     let mut selected: Vec<Selected> = tests
         .iter()
-        .enumerate()
-        .filter(|(_, (name, ..))| {
-            options.filters.is_empty() || options.filters.iter().any(|f| matches(name, f))
+        .filter(|t| {
+            options.filters.is_empty() || options.filters.iter().any(|f| matches(t.name, f))
         })
-        .filter(|(_, (name, ..))| !options.skip.iter().any(|f| matches(name, f)))
-        .filter(|(_, (.., should_panic))| !(options.exclude_should_panic && *should_panic))
-        .filter(|(_, (_, ignore, _))| options.run_ignored != RunIgnored::Only || *ignore)
-        .map(|(index, (name, ignore, _))| Selected {
-            index,
-            name: name.clone(),
-            ignore: *ignore && options.run_ignored == RunIgnored::No,
+        .filter(|t| !options.skip.iter().any(|f| matches(t.name, f)))
+        .filter(|t| !(options.exclude_should_panic && t.should_panic))
+        .filter(|t| options.run_ignored != RunIgnored::Only || t.ignore)
+        .map(|t| Selected {
+            index: t.index,
+            name: t.name.to_owned(),
+            ignore: t.ignore && options.run_ignored == RunIgnored::No,
         })
         .collect();
     if let Some(seed) = options.shuffle_seed {
@@ -113,10 +120,16 @@ mod tests {
         ("b::three", false, false),
     ];
 
-    fn tests() -> Vec<(String, bool, bool)> {
+    fn tests() -> Vec<Candidate<'static>> {
         TESTS
             .iter()
-            .map(|(n, i, p)| ((*n).to_owned(), *i, *p))
+            .enumerate()
+            .map(|(index, &(name, ignore, should_panic))| Candidate {
+                index,
+                name,
+                ignore,
+                should_panic,
+            })
             .collect()
     }
 

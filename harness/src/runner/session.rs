@@ -112,8 +112,10 @@ impl Session {
     /// Makes the probe's sandboxes (the first one with `probe_needs`) and forks the fork
     /// server; for a run of one test (see [`Runs`]), the runner instead forks that test's
     /// sandbox itself, or one lone slot for it (`process::direct`): a fork server and a
-    /// pool would only add processes to the test's own. Must run while the process is
-    /// single-threaded, once every test exists; with [`Runs::OneHere`] it must stay so.
+    /// pool would only add processes to the test's own. `probe_needs` holds every kind a
+    /// sandbox of the run may have: what is read for them beforehand (`sandbox::prepare`)
+    /// is read for these alone. Must run while the process is single-threaded, once every
+    /// test exists; with [`Runs::OneHere`] it must stay so.
     ///
     /// # Errors
     ///
@@ -128,12 +130,14 @@ impl Session {
         // process inherits it.
         crate::network::prepare();
         let launcher = match runs {
-            Runs::Many { one_thread } => Launcher::Server(ForkServer::start(one_thread)?),
+            Runs::Many { one_thread } => {
+                Launcher::Server(ForkServer::start(one_thread, &probe_needs)?)
+            }
             Runs::OneHere => {
-                direct::prepare()?;
+                direct::prepare(&probe_needs)?;
                 Launcher::Direct
             }
-            Runs::OneLater => Launcher::Server(ForkServer::start_alone()?),
+            Runs::OneLater => Launcher::Server(ForkServer::start_alone(&probe_needs)?),
         };
         Ok(Session {
             settings,
