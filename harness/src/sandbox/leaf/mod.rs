@@ -104,12 +104,13 @@ impl Version {
     /// cannot exit or exec meanwhile), whose taking for writing waits for an RCU grace
     /// period first whenever no other move was made in the last one (`rcu_sync_enter`).
     /// Every process that moves itself here (a slot, a lone slot going home) has one
-    /// thread, so moving it is moving the process. Measured here, 300 one-test runs as
-    /// root back to back: through `cgroup.procs` a median of 23 µs, but 7 moves over
-    /// 1 ms and up to 21 ms (a mean of 0.3 ms); through `tasks` none over 1 ms. Between
-    /// other processes, as a mixed suite under nextest runs, 41 of 300 one-test runs
-    /// took over 8 ms through `cgroup.procs`. cgroup2's `cgroup.threads` only serves
-    /// threaded cgroups, so there a move is `cgroup.procs`.
+    /// thread, so moving it is moving the process. Measured here through `cgroup.procs`:
+    /// in 300 one-test runs as root back to back, a median of 23 µs per move, but 7 moves
+    /// over 1 ms and up to 21 ms (a mean of 0.3 ms); in 200 moves 10 ms apart, up to
+    /// 30 ms. Through `tasks`, those 200 moves took at most 0.5 ms. Interleaved with other
+    /// processes, as a mixed suite runs under nextest, 90 of 300 one-test runs took over
+    /// 8 ms before, 4 after (docs/src/performance-floor.md). cgroup2's `cgroup.threads`
+    /// only serves threaded cgroups, so there a move is `cgroup.procs`.
     fn join_file(self) -> &'static str {
         match self {
             Version::V1 => "tasks",
