@@ -58,10 +58,17 @@ pub(crate) use super::slot::HELLO_LEN;
 /// floor, interleaved): 1.21 times the floor unpinned, 1.06 pinned. With more threads the
 /// slots would share that one CPU, so they are not pinned.
 ///
+/// `memory_limits`: some test may have a `memory` limit, so the fork server makes the
+/// run's `memory` cgroup too (`sandbox::leaf::open_run`).
+///
 /// # Errors
 ///
 /// [`Error::Multithreaded`] if another thread exists, or the failing call.
-pub(crate) fn start(one_thread: bool, needs: &Plan) -> Result<(OwnedFd, OwnedFd, Pid)> {
+pub(crate) fn start(
+    one_thread: bool,
+    memory_limits: bool,
+    needs: &Plan,
+) -> Result<(OwnedFd, OwnedFd, Pid)> {
     super::prepare_run(needs)?;
     if one_thread {
         sys::process::pin_to_this_cpu();
@@ -80,7 +87,7 @@ pub(crate) fn start(one_thread: bool, needs: &Plan) -> Result<(OwnedFd, OwnedFd,
             // only when every copy of that end is closed.
             drop(runner_end);
             drop(first_slot_runner_end);
-            serve(server_end, first_slot, runner)
+            serve(server_end, first_slot, runner, memory_limits)
         }
         ForkResult::Parent { child } => {
             drop(first_slot);
@@ -101,8 +108,8 @@ struct Slots {
 
 /// The fork server's loop. Exits when the runner closes its end or dies, after every
 /// process it started is gone.
-fn serve(socket: OwnedFd, first_slot: OwnedFd, runner: Pid) -> ! {
-    let signals = match prepare_server(runner) {
+fn serve(socket: OwnedFd, first_slot: OwnedFd, runner: Pid, memory_limits: bool) -> ! {
+    let signals = match prepare_server(runner, memory_limits) {
         Ok(signals) => signals,
         Err(_) => sys::exit_now(1),
     };
@@ -158,14 +165,15 @@ fn serve(socket: OwnedFd, first_slot: OwnedFd, runner: Pid) -> ! {
 }
 
 /// Dies with the runner (by SIGTERM, which it can catch and clean up after), becomes a
-/// subreaper, and takes SIGCHLD, SIGTERM and SIGINT through a signalfd.
-fn prepare_server(runner: Pid) -> nix::Result<SignalFd> {
+/// subreaper, makes the run's cgroups (`memory` too with `memory_limits`), and takes
+/// SIGCHLD, SIGTERM and SIGINT through a signalfd.
+fn prepare_server(runner: Pid, memory_limits: bool) -> nix::Result<SignalFd> {
     prctl::set_pdeathsig(Signal::SIGTERM)?;
     if getppid() != runner {
         sys::exit_now(1);
     }
     prctl::set_child_subreaper(true)?;
-    crate::sandbox::leaf::open_run();
+    crate::sandbox::leaf::open_run(memory_limits);
     let mut mask = SigSet::empty();
     for signal in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT] {
         mask.add(signal);

@@ -62,13 +62,14 @@ pub(crate) struct TestPipes<'a> {
 impl ForkServer {
     /// Forks the fork server. Must be called while the process has a single thread, once
     /// every test it will be asked for exists (see `wire::request`). `one_thread`: see
-    /// `fork_server::start`; `needs`: every kind its sandboxes may have.
+    /// `fork_server::start`; `memory_limits`: see `Runs::Many`; `needs`: every kind its
+    /// sandboxes may have.
     ///
     /// # Errors
     ///
     /// [`Error::Multithreaded`] if another thread exists, or the failing call.
-    pub(crate) fn start(one_thread: bool, needs: &Plan) -> Result<ForkServer> {
-        let (socket, first_slot, pid) = fork_server::start(one_thread, needs)?;
+    pub(crate) fn start(one_thread: bool, memory_limits: bool, needs: &Plan) -> Result<ForkServer> {
+        let (socket, first_slot, pid) = fork_server::start(one_thread, memory_limits, needs)?;
         Ok(ForkServer {
             server: Some((socket, pid)),
             idle: Mutex::new(Vec::new()),

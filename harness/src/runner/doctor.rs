@@ -68,7 +68,12 @@ pub fn doctor() -> bool {
         default_timeout_secs: None,
         skip_unsupported: false,
     };
-    let session = match Session::start(settings, everything, Runs::Many { one_thread: false }) {
+    // Its probe's sandboxes have no limits.
+    let runs = Runs::Many {
+        one_thread: false,
+        memory_limits: false,
+    };
+    let session = match Session::start(settings, everything, runs) {
         Ok(session) => session,
         Err(error) => {
             println!("\nnstest cannot start its fork server: {error}");

@@ -66,8 +66,13 @@ pub fn start() {
         // Run as nextest runs every test, `--exact NAME`: one lone slot, no fork server.
         let runs = match one_test_only() {
             true => Runs::OneLater,
-            // libtest runs each test on a thread of its own, even with one thread.
-            false => Runs::Many { one_thread: false },
+            // libtest runs each test on a thread of its own, even with one thread. Which
+            // tests have a `memory` limit is not known in this constructor: some may not
+            // be registered yet.
+            false => Runs::Many {
+                one_thread: false,
+                memory_limits: true,
+            },
         };
         // Which kinds the tests need is not known before the first test: probe for all.
         let session = Session::start(settings, probe::everything(), runs)

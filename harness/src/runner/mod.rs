@@ -63,15 +63,16 @@ pub fn run_main_then(in_runner: fn()) -> ! {
     let one_test = select::at_most_one(&options);
     let concurrency = cli::concurrency(&options, &ProcessEnv)
         .unwrap_or_else(|message| fail(&format!("error: {message}")));
+    let tests = match one_test {
+        true => registry::unordered_tests(),
+        false => registry::all_tests(),
+    };
     let runs = match one_test {
         true => Runs::OneHere,
         false => Runs::Many {
             one_thread: concurrency == 1,
+            memory_limits: tests.iter().any(|t| t.plan.limits.memory.is_some()),
         },
-    };
-    let tests = match one_test {
-        true => registry::unordered_tests(),
-        false => registry::all_tests(),
     };
     // In a run of one test, the one test of that name (names are unique), if any: the
     // only one the filters may select, and the only one the run prepares for.

@@ -82,7 +82,15 @@ pub(crate) enum Runs {
     /// Any number of tests: a fork server and a pool of slots. `one_thread`: the runner
     /// runs them one at a time on this thread (`--test-threads 1`), and keeps its fork
     /// server and slot on the CPU it runs on (see `process::fork_server::start`).
-    Many { one_thread: bool },
+    ///
+    /// `memory_limits`: a test of the run may have a `memory` limit, so the fork server
+    /// makes the run's `memory` cgroup too (see `sandbox::leaf::open_run`). The runner
+    /// decides it, since only it knows: under libtest's harness the fork server starts in
+    /// a constructor, possibly before the constructors that register the tests.
+    Many {
+        one_thread: bool,
+        memory_limits: bool,
+    },
     /// One test at most, on this thread, which stays the only one (`nstest::main!()`):
     /// the runner forks the sandbox itself.
     OneHere,
@@ -130,9 +138,10 @@ impl Session {
         // process inherits it.
         crate::network::prepare();
         let launcher = match runs {
-            Runs::Many { one_thread } => {
-                Launcher::Server(ForkServer::start(one_thread, &probe_needs)?)
-            }
+            Runs::Many {
+                one_thread,
+                memory_limits,
+            } => Launcher::Server(ForkServer::start(one_thread, memory_limits, &probe_needs)?),
             Runs::OneHere => {
                 direct::prepare(&probe_needs)?;
                 Launcher::Direct

@@ -161,7 +161,8 @@ static PENDING: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// In the fork server, at its start: removes the directories of runs whose fork server is
 /// gone, and makes this run's: in the `pids` hierarchy (every test has a process limit),
-/// and in the `memory` one only if some test of the binary has a `memory` limit.
+/// and in the `memory` one only when `memory_limits` (some test of the run may have a
+/// `memory` limit; the runner says, see `runner::session::Runs`).
 ///
 /// A process in a memory cgroup pays for it in every page the kernel charges to it: with
 /// cgroup v1 each charge walks the memory, swap and kernel-memory counters of every level
@@ -169,11 +170,8 @@ static PENDING: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// leaves two levels below the runner's cgroup made a run of 1,000 full-set tests with
 /// `time` on one thread 5% slower as root here (1,774 against 1,682 ms, medians of 8
 /// alternating runs, slower in each pair).
-pub(crate) fn open_run() {
-    let memory = crate::registry::unordered_tests()
-        .iter()
-        .any(|test| test.plan.limits.memory.is_some());
-    match memory {
+pub(crate) fn open_run(memory_limits: bool) {
+    match memory_limits {
         true => open_run_for(&[Controller::Pids, Controller::Memory]),
         false => open_run_for(&[Controller::Pids]),
     }
