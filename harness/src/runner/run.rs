@@ -114,7 +114,7 @@ pub(crate) fn run_all(
     selected: &[Selected],
     options: &Options,
     concurrency: usize,
-    printer: &mut (dyn Printer + Send),
+    printer: &mut dyn Printer,
     log: &mut (dyn FnMut(&Desc, &Record) + Send),
 ) -> (Summary, Tally) {
     let descs: Vec<Desc> = selected
@@ -208,7 +208,7 @@ struct Board<'p> {
     hinted: bool,
     summary: Summary,
     tally: Tally,
-    printer: &'p mut (dyn Printer + Send),
+    printer: &'p mut dyn Printer,
     log: &'p mut (dyn FnMut(&Desc, &Record) + Send),
 }
 

@@ -181,7 +181,7 @@ pub(crate) trait Printer: Send {
 
 /// The printer `options` ask for; `multithreaded` as libtest decides it (more than one
 /// test thread), which is when pretty output names a test only once it has finished.
-pub(crate) fn printer(options: &Options, multithreaded: bool) -> Box<dyn Printer + Send> {
+pub(crate) fn printer(options: &Options, multithreaded: bool) -> Box<dyn Printer> {
     let out = Out {
         stdout: std::io::stdout(),
         palette: use_color(options).then(Palette::from_env).flatten(),
